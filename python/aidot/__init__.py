@@ -1,0 +1,14 @@
+"""aidot: the whole machine-learning lifecycle in one library.
+
+The public API is re-exported here. Heavy dependencies (SQLAlchemy, Alembic) load only when a
+component first needs them, so ``import aidot`` stays fast.
+"""
+
+from __future__ import annotations
+
+from aidot import errors
+from aidot._core import __version__
+from aidot.blobs import BlobStore
+from aidot.workspace import Workspace, default_workspace
+
+__all__ = ["BlobStore", "Workspace", "__version__", "default_workspace", "errors"]

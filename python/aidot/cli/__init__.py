@@ -1,0 +1,28 @@
+"""The ``aidot`` command. Each command group lives in its own module and is added here."""
+
+from __future__ import annotations
+
+import click
+
+from aidot import __version__
+from aidot.cli._blobs import blobs_group
+from aidot.cli._demo import demo_command
+from aidot.cli._init import init_command
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", "-V", prog_name="aidot")
+def cli() -> None:
+    """aidot: the whole machine-learning lifecycle in one library."""
+
+
+cli.add_command(init_command)
+cli.add_command(demo_command)
+cli.add_command(blobs_group)
+
+
+def main() -> None:
+    """Entry point of the ``aidot`` console script."""
+    cli()

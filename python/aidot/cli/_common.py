@@ -1,0 +1,60 @@
+"""What every command shares: the ``--workspace`` option, the console, error display."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from aidot.errors import AidotError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+def workspace_option(func: F) -> F:
+    """Adds ``--workspace DIR`` (else ``$AIDOT_HOME``, else ``./.aidot``)."""
+    return click.option(
+        "--workspace",
+        "-w",
+        "workspace",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Workspace folder [default: $AIDOT_HOME, else ./.aidot].",
+    )(func)
+
+
+def open_workspace(path: Path | None) -> Any:
+    """The workspace named by ``--workspace`` or the environment."""
+    from aidot.workspace import Workspace
+
+    return Workspace(path)
+
+
+def reports_errors(func: F) -> F:
+    """Shows aidot errors as one red line and exit status 1 instead of a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except AidotError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}")
+            raise SystemExit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def human_bytes(n: float) -> str:
+    """``1536`` -> ``"1.5 KiB"``."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(n) < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

@@ -1,0 +1,96 @@
+"""``aidot demo``: the main job, showing what aidot does on generated data."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import click
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from aidot.blobs import ProgressCallback
+from aidot.cli._common import console, human_bytes, reports_errors
+
+
+@click.command("demo")
+@click.option(
+    "--workspace",
+    "-w",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Workspace folder to use and keep [default: a temporary folder].",
+)
+@click.option("--keep", is_flag=True, help="Keep the temporary workspace for `aidot ui` and co.")
+@reports_errors
+def demo_command(workspace: Path | None, keep: bool) -> None:
+    """Version a generated dataset in the blob store and show what was stored and deduplicated."""
+    from aidot import _demo
+    from aidot.workspace import Workspace
+
+    temporary = workspace is None
+    home = workspace if workspace is not None else Path(tempfile.mkdtemp(prefix="aidot-demo-"))
+    ws = Workspace(home).init()
+    console.print(f"[bold]aidot demo[/] in workspace {ws.home}")
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bars:
+
+            def progress_for(label: str) -> ProgressCallback:
+                task = bars.add_task(f"storing {label}", total=None)
+
+                def update(done: int, total: int, _files: int) -> None:
+                    bars.update(task, completed=done, total=total or None)
+
+                return update
+
+            reports = _demo.run(
+                ws,
+                _demo.default_data_folder(ws),
+                step=lambda text: bars.console.print(f"[cyan]>[/] {text}"),
+                progress_for=progress_for,
+            )
+        table = Table(title="dataset versions in the blob store")
+        for column in ("version", "files", "content", "new bytes stored", "deduplicated", "time"):
+            table.add_column(column, justify="right" if column != "version" else "left")
+        for r in reports:
+            table.add_row(
+                r.name,
+                f"{r.files:,}",
+                human_bytes(r.content_bytes),
+                human_bytes(r.bytes_written),
+                f"{human_bytes(r.deduplicated_bytes)} "
+                f"({100 * r.deduplicated_bytes / max(r.content_bytes, 1):.0f}%)",
+                f"{r.seconds:.2f} s",
+            )
+        console.print(table)
+        usage = ws.blobs.usage()
+        console.print(
+            f"store: {usage.blobs:,} blobs, {usage.chunks:,} chunks, "
+            f"{human_bytes(usage.bytes)} on disk for "
+            f"{human_bytes(sum(r.content_bytes for r in reports))} of versioned content"
+        )
+        data = _demo.default_data_folder(ws) / "embeddings.bin"
+        console.print(f"`b3sum {data}` prints {reports[-1].sample_digest}")
+        if temporary and not keep:
+            console.print("[dim]workspace removed (use --keep or --workspace DIR to keep it)[/]")
+        else:
+            console.print(f"inspect it with: aidot blobs stats --workspace {ws.home}")
+    finally:
+        ws.close()
+        if temporary and not keep:
+            shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""The exceptions aidot raises: one hierarchy, each message saying what was wrong and what to do.
+
+::
+
+    AidotError
+    ├── NotFoundError                 (also LookupError)
+    │   ├── BlobNotFoundError         no blob with that digest is stored
+    │   └── PathNotFoundError         (also FileNotFoundError) a path the caller named is missing
+    ├── AlreadyExistsError
+    ├── InvalidArgumentError          (also ValueError)
+    │   ├── InvalidDigestError        not a BLAKE3 hex digest
+    │   ├── NotAFileError             a directory (or other non-file) where a file is expected
+    │   └── NotAStoreError            a folder that does not hold an aidot blob store
+    ├── IntegrityError                stored bytes no longer match their digest
+    ├── SchemaVersionError            the database was written by a newer aidot
+    ├── StorageError                  (also OSError) the disk or database failed
+    │   └── PathPermissionError       (also PermissionError)
+    └── CancelledError                a long call was cancelled; nothing partial is visible
+
+Errors from the Rust core are raised as these classes too (the mapping lives in
+``rust/python/src/errors.rs``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AidotError",
+    "AlreadyExistsError",
+    "BlobNotFoundError",
+    "CancelledError",
+    "IntegrityError",
+    "InvalidArgumentError",
+    "InvalidDigestError",
+    "NotAFileError",
+    "NotAStoreError",
+    "NotFoundError",
+    "PathNotFoundError",
+    "PathPermissionError",
+    "SchemaVersionError",
+    "StorageError",
+]
+
+
+class AidotError(Exception):
+    """Base class of every error aidot raises on purpose."""
+
+
+class NotFoundError(AidotError, LookupError):
+    """Something named by the caller does not exist."""
+
+
+class BlobNotFoundError(NotFoundError):
+    """No blob with the given digest is stored."""
+
+
+class PathNotFoundError(NotFoundError, FileNotFoundError):
+    """A file or folder the caller named does not exist."""
+
+
+class AlreadyExistsError(AidotError):
+    """Something the caller asked to create exists already."""
+
+
+class InvalidArgumentError(AidotError, ValueError):
+    """An argument is malformed or out of range."""
+
+
+class InvalidDigestError(InvalidArgumentError):
+    """A string that is not a BLAKE3 digest (64 hexadecimal characters)."""
+
+
+class NotAFileError(InvalidArgumentError):
+    """A directory or other non-regular file where a regular file is expected."""
+
+
+class NotAStoreError(InvalidArgumentError):
+    """A folder exists but does not hold an aidot blob store."""
+
+
+class IntegrityError(AidotError):
+    """Stored data no longer matches its digest: it was damaged after it was written."""
+
+
+class SchemaVersionError(AidotError):
+    """The metadata database was written by a newer aidot than the one running."""
+
+
+class StorageError(AidotError, OSError):
+    """The disk or the database failed underneath aidot."""
+
+
+class PathPermissionError(StorageError, PermissionError):
+    """The operating system refused access to a path."""
+
+
+class CancelledError(AidotError):
+    """A long call was cancelled; it made nothing partial visible."""

@@ -1,0 +1,71 @@
+"""SQLAlchemy engines for the metadata store: a SQLite file or a PostgreSQL server."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aidot.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite writer waits for another process's transaction before failing."""
+
+
+def normalize_uri(uri: str) -> str:
+    """Picks the driver aidot ships with: psycopg 3 for PostgreSQL, pysqlite for SQLite."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        raise InvalidArgumentError(
+            f"database URI {uri!r} has no scheme; use sqlite:///PATH or postgresql://USER@HOST/DB"
+        )
+    if scheme in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    if scheme in ("postgresql+psycopg", "sqlite", "sqlite+pysqlite"):
+        return uri
+    raise InvalidArgumentError(
+        f"unsupported database {scheme!r} in {uri!r}; aidot speaks sqlite:// and postgresql://"
+    )
+
+
+def create_engine(uri: str) -> sa.Engine:
+    """An engine with aidot's settings: WAL, a busy timeout and immediate write transactions
+    on SQLite; pre-pinged pooled connections on PostgreSQL."""
+    import sqlalchemy as sa
+
+    url = normalize_uri(uri)
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_S})
+        _configure_sqlite(engine)
+        return engine
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise InvalidArgumentError(
+            "PostgreSQL needs the psycopg driver: pip install 'aidot[postgres]'"
+        ) from None
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: sa.Engine) -> None:
+    import sqlalchemy as sa
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN, so that DDL is transactional too.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        # FULL: a committed transaction survives a power cut, not only a crash of the process.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a writer waits its turn (busy timeout)
+        # instead of failing when two transactions both try to upgrade a read lock.
+        readonly = conn.get_execution_options().get("aidot_readonly", False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")

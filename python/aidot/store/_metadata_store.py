@@ -1,0 +1,134 @@
+"""The metadata store: one SQL database (a SQLite file or PostgreSQL) shared by every component."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from aidot._ids import new_id, now_ms
+from aidot.store._engine import create_engine, normalize_uri
+from aidot.store._errors import db_errors
+from aidot.store._migrate import ensure_schema
+from aidot.store._schema import blob_refs, workspace_info
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+
+class MetadataStore:
+    """An open metadata database at the current schema.
+
+    Opening applies any pending Alembic migration (once, even with several processes opening
+    at the same time) and refuses a database written by a newer aidot with
+    :class:`~aidot.errors.SchemaVersionError`. Components run their statements in
+    :meth:`write` and :meth:`read` transactions.
+    """
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.engine: sa.Engine = create_engine(uri)
+        with db_errors(f"open the metadata database {self.display_uri}"):
+            self.revision = ensure_schema(self.engine, self.display_uri)
+            self._ensure_identity()
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.engine.dialect.name
+
+    @property
+    def display_uri(self) -> str:
+        """The URI with any password masked, for messages."""
+        import sqlalchemy as sa
+
+        return sa.make_url(normalize_uri(self.uri)).render_as_string(hide_password=True)
+
+    @contextmanager
+    def write(self) -> Iterator[sa.Connection]:
+        """A read-write transaction, committed when the block ends without an exception."""
+        with db_errors("write to the metadata database"), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[sa.Connection]:
+        """A read-only transaction (it does not wait for writers on SQLite)."""
+        options = self.engine.execution_options(aidot_readonly=True)
+        with db_errors("read the metadata database"), options.begin() as conn:
+            yield conn
+
+    def info(self) -> dict[str, str]:
+        """Facts about the workspace: ``workspace_id``, ``created_at`` (ms) and more."""
+        with self.read() as conn:
+            rows = conn.execute(workspace_info.select()).all()
+        return {row.key: row.value for row in rows}
+
+    def add_blob_refs(self, owner: str, digests: Iterable[str]) -> int:
+        """Records that ``owner`` uses these blobs (kept by blob garbage collection); returns
+        how many references were new."""
+        import sqlalchemy as sa
+
+        wanted = set(digests)
+        if not wanted:
+            return 0
+        with self.write() as conn:
+            have = set(
+                conn.execute(
+                    sa.select(blob_refs.c.digest).where(blob_refs.c.owner == owner)
+                ).scalars()
+            )
+            new = sorted(wanted - have)
+            if new:
+                created = now_ms()
+                conn.execute(
+                    blob_refs.insert(),
+                    [{"owner": owner, "digest": d, "created_at": created} for d in new],
+                )
+        return len(new)
+
+    def remove_blob_refs(self, owner: str) -> int:
+        """Forgets every blob reference of ``owner``; returns how many there were."""
+        with self.write() as conn:
+            return conn.execute(blob_refs.delete().where(blob_refs.c.owner == owner)).rowcount
+
+    def blob_refs(self, owner: str) -> set[str]:
+        """The digests ``owner`` uses."""
+        import sqlalchemy as sa
+
+        with self.read() as conn:
+            query = sa.select(blob_refs.c.digest).where(blob_refs.c.owner == owner)
+            return set(conn.execute(query).scalars())
+
+    def live_digests(self) -> set[str]:
+        """Every digest some owner uses: what blob garbage collection must keep."""
+        import sqlalchemy as sa
+
+        with self.read() as conn:
+            return set(conn.execute(sa.select(blob_refs.c.digest).distinct()).scalars())
+
+    def close(self) -> None:
+        """Closes every pooled connection."""
+        self.engine.dispose()
+
+    def _ensure_identity(self) -> None:
+        import sqlalchemy as sa
+
+        from aidot import __version__
+
+        with self.engine.begin() as conn:
+            if conn.execute(sa.select(sa.func.count()).select_from(workspace_info)).scalar():
+                return
+            values = {
+                "workspace_id": new_id(),
+                "created_at": str(now_ms()),
+                "created_by": f"aidot {__version__}",
+            }
+            rows = [{"key": k, "value": v} for k, v in values.items()]
+            if conn.dialect.name == "postgresql":
+                from sqlalchemy.dialects import postgresql
+
+                conn.execute(postgresql.insert(workspace_info).on_conflict_do_nothing(), rows)
+            else:
+                from sqlalchemy.dialects import sqlite
+
+                conn.execute(sqlite.insert(workspace_info).on_conflict_do_nothing(), rows)

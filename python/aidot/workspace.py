@@ -1,0 +1,142 @@
+"""The workspace: one metadata store and one blob store, shared by every component.
+
+Configuration comes from keyword arguments, then ``AIDOT_*`` environment variables, then
+defaults::
+
+    Workspace()                                   # $AIDOT_HOME, else ./.aidot
+    Workspace("./runs")                           # ./runs/aidot.db + ./runs/blobs
+    Workspace(db="postgresql://me@db/aidot", blobs="/mnt/shared/blobs")
+
+Nothing is opened until first use: ``ws.store`` opens (and migrates) the database, ``ws.blobs``
+opens the blob folder.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from aidot.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from aidot.blobs import BlobStore, GcReport
+    from aidot.store import MetadataStore
+
+__all__ = ["Workspace", "default_workspace", "resolve_home"]
+
+DEFAULT_HOME = ".aidot"
+DB_FILE = "aidot.db"
+BLOBS_DIR = "blobs"
+
+
+def resolve_home(path: str | os.PathLike[str] | None = None) -> Path:
+    """The workspace folder: ``path``, else ``$AIDOT_HOME``, else ``./.aidot``."""
+    if path is not None:
+        return Path(path).expanduser()
+    env = os.environ.get("AIDOT_HOME")
+    return Path(env).expanduser() if env else Path(DEFAULT_HOME)
+
+
+class Workspace:
+    """A metadata database plus a blob folder, the two stores every aidot component uses.
+
+    ``path`` is a folder holding ``aidot.db`` (SQLite) and ``blobs/``. ``db`` (a SQLAlchemy URI,
+    ``sqlite:///...`` or ``postgresql://...``) and ``blobs`` (a folder or ``file://`` URI)
+    override either part. Without ``path``, ``$AIDOT_HOME`` names the folder, and
+    ``$AIDOT_DB_URI`` / ``$AIDOT_BLOB_URI`` override the parts.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        db: str | None = None,
+        blobs: str | os.PathLike[str] | None = None,
+    ) -> None:
+        explicit = path is not None
+        self.home = resolve_home(path).absolute()
+        env_db = None if explicit else os.environ.get("AIDOT_DB_URI")
+        env_blobs = None if explicit else os.environ.get("AIDOT_BLOB_URI")
+        self.db_uri = db or env_db or f"sqlite:///{self.home / DB_FILE}"
+        self.blob_root = _blob_folder(blobs or env_blobs or self.home / BLOBS_DIR)
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Workspace(db={self.db_uri!r}, blobs={str(self.blob_root)!r})"
+
+    @cached_property
+    def store(self) -> MetadataStore:
+        """The metadata store, opened and migrated on first use."""
+        from aidot.store import MetadataStore
+
+        with self._lock:
+            if self.db_uri.startswith("sqlite:///"):
+                Path(self.db_uri.removeprefix("sqlite:///")).parent.mkdir(
+                    parents=True, exist_ok=True
+                )
+            return MetadataStore(self.db_uri)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        """The blob store, opened on first use."""
+        from aidot.blobs import BlobStore
+
+        return BlobStore(self.blob_root)
+
+    def init(self) -> Workspace:
+        """Creates (or checks) both stores now rather than on first use; returns ``self``."""
+        _ = self.store, self.blobs
+        return self
+
+    def gc(self, *, grace_seconds: float | None = None) -> GcReport:
+        """Deletes blobs that no component references any more (see :meth:`BlobStore.gc`)."""
+        from aidot.blobs import DEFAULT_GC_GRACE_SECONDS
+
+        grace = DEFAULT_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
+        return self.blobs.gc(self.store.live_digests(), grace_seconds=grace)
+
+    def close(self) -> None:
+        """Releases database connections; the workspace reopens on next use."""
+        if "store" in self.__dict__:
+            self.__dict__.pop("store").close()
+
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def _blob_folder(value: str | os.PathLike[str]) -> Path:
+    text = os.fspath(value)
+    if text.startswith("file://"):
+        return Path(text.removeprefix("file://")).absolute()
+    scheme = text.partition("://")[0] if "://" in text else ""
+    if scheme:
+        raise InvalidArgumentError(
+            f"blob store {text!r}: only local folders (a path or file:// URI) are supported "
+            "by this version of aidot"
+        )
+    return Path(text).expanduser().absolute()
+
+
+_default: Workspace | None = None
+_default_lock = threading.Lock()
+
+
+def default_workspace() -> Workspace:
+    """The workspace the module-level helpers use, resolved from the environment once."""
+    global _default  # noqa: PLW0603 - a process-wide default, as mlflow's tracking URI
+    with _default_lock:
+        if _default is None:
+            _default = Workspace()
+        return _default

@@ -1,0 +1,101 @@
+//! BLAKE3 digests: the names of blobs and chunks.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::{Error, Result};
+
+/// The BLAKE3 digest of some content; its hex form is what `b3sum` prints.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// Length of the hex form.
+    pub const HEX_LEN: usize = 64;
+
+    /// Hashes `data` in one call.
+    pub fn of(data: &[u8]) -> Self {
+        Self(*blake3::hash(data).as_bytes())
+    }
+
+    /// Parses a hex digest; upper-case letters are accepted and normalised.
+    pub fn parse(value: &str) -> Result<Self> {
+        let invalid = || Error::InvalidDigest {
+            value: value.to_owned(),
+        };
+        if value.len() != Self::HEX_LEN {
+            return Err(invalid());
+        }
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(value, &mut bytes).map_err(|_| invalid())?;
+        Ok(Self(bytes))
+    }
+
+    /// The 32 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Builds a digest from its 32 raw bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The lower-case hex form.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl From<blake3::Hash> for Digest {
+    fn from(hash: blake3::Hash) -> Self {
+        Self(*hash.as_bytes())
+    }
+}
+
+impl FromStr for Digest {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({})", self.to_hex())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip_matches_b3sum_of_empty_input() {
+        // `b3sum /dev/null` prints this digest.
+        let empty = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+        assert_eq!(Digest::of(b"").to_hex(), empty);
+        assert_eq!(Digest::parse(empty).unwrap(), Digest::of(b""));
+        assert_eq!(
+            Digest::parse(&empty.to_uppercase()).unwrap(),
+            Digest::of(b"")
+        );
+    }
+
+    #[test]
+    fn malformed_digests_are_rejected() {
+        for bad in ["", "abc", &"g".repeat(64), &"a".repeat(63), &"a".repeat(65)] {
+            assert!(
+                matches!(Digest::parse(bad), Err(Error::InvalidDigest { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Where things live inside a store folder.
+//!
+//! ```text
+//! ROOT/AIDOT_BLOBS          format marker
+//! ROOT/objects/ab/abcd...   blobs stored whole (named by the digest of their content)
+//! ROOT/manifests/ab/abcd... blobs stored as chunks: the ordered list of their chunks
+//! ROOT/chunks/ab/abcd...    chunks (named by the digest of the chunk)
+//! ROOT/tmp/                 files being written; renamed into place when complete
+//! ```
+//! Two-character fan-out keeps directories small at millions of entries, as git does.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::digest::Digest;
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+const MARKER: &str = "AIDOT_BLOBS";
+const MARKER_CONTENT: &str = "aidot blob store, format 1\n";
+
+/// The kinds of file a store keeps, each in its own tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Object,
+    Manifest,
+    Chunk,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Kind; 3] = [Kind::Object, Kind::Manifest, Kind::Chunk];
+
+    fn dir(self) -> &'static str {
+        match self {
+            Kind::Object => "objects",
+            Kind::Manifest => "manifests",
+            Kind::Chunk => "chunks",
+        }
+    }
+}
+
+/// Path arithmetic for one store root.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// Opens the store at `root`, creating it when the folder is missing or empty.
+    pub(crate) fn open_or_create(root: &Path) -> Result<Self> {
+        let layout = Self {
+            root: root.to_path_buf(),
+        };
+        let marker = root.join(MARKER);
+        match fs::read_to_string(&marker) {
+            Ok(content) if content == MARKER_CONTENT => return Ok(layout),
+            Ok(_) => {
+                return Err(Error::NotAStore {
+                    path: root.to_path_buf(),
+                    detail: format!("{MARKER} names an unknown format"),
+                })
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::io("read", &marker, err)),
+        }
+        if root.exists() {
+            if !root.is_dir() {
+                return Err(Error::NotAStore {
+                    path: root.to_path_buf(),
+                    detail: "it is a file".into(),
+                });
+            }
+            // Our own folders without the marker mean another process is creating the store
+            // right now; creation is idempotent, so join in.
+            let known = ["objects", "manifests", "chunks", "tmp"];
+            for entry in fs::read_dir(root).at("list", root)? {
+                let name = entry.at("list", root)?.file_name();
+                if !known.iter().any(|k| name == *k) {
+                    return Err(Error::NotAStore {
+                        path: root.to_path_buf(),
+                        detail: format!("it holds {name:?} but no {MARKER} marker"),
+                    });
+                }
+            }
+        }
+        layout.create()?;
+        Ok(layout)
+    }
+
+    /// Creates every folder up front so that writes never need `create_dir_all`.
+    fn create(&self) -> Result<()> {
+        for kind in Kind::ALL {
+            for byte in 0..=255u8 {
+                let dir = self.root.join(kind.dir()).join(format!("{byte:02x}"));
+                fs::create_dir_all(&dir).at("create folder", &dir)?;
+            }
+        }
+        fs::create_dir_all(self.tmp_dir()).at("create folder", &self.tmp_dir())?;
+        // The marker goes last: a store without it was never completely created.
+        let marker = self.root.join(MARKER);
+        let mut tmp = tempfile::NamedTempFile::new_in(self.tmp_dir()).at("create", &marker)?;
+        std::io::Write::write_all(&mut tmp, MARKER_CONTENT.as_bytes()).at("write", &marker)?;
+        tmp.persist(&marker)
+            .map_err(|e| Error::io("create", &marker, e.error))?;
+        Ok(())
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub(crate) fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    pub(crate) fn kind_dir(&self, kind: Kind) -> PathBuf {
+        self.root.join(kind.dir())
+    }
+
+    pub(crate) fn path(&self, kind: Kind, digest: &Digest) -> PathBuf {
+        let hex = digest.to_hex();
+        let mut path = self.root.join(kind.dir());
+        path.push(&hex[..2]);
+        path.push(hex);
+        path
+    }
+
+    /// Every digest stored under `kind`, in no particular order. Stray names are skipped.
+    pub(crate) fn list(&self, kind: Kind) -> Result<Vec<Digest>> {
+        let mut digests = Vec::new();
+        let top = self.kind_dir(kind);
+        for shard in fs::read_dir(&top).at("list", &top)? {
+            let shard = shard.at("list", &top)?.path();
+            if !shard.is_dir() {
+                continue;
+            }
+            for entry in fs::read_dir(&shard).at("list", &shard)? {
+                let entry = entry.at("list", &shard)?;
+                if let Some(digest) = entry
+                    .file_name()
+                    .to_str()
+                    .and_then(|n| Digest::parse(n).ok())
+                {
+                    digests.push(digest);
+                }
+            }
+        }
+        Ok(digests)
+    }
+}

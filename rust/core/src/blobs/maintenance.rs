@@ -1,0 +1,236 @@
+//! Keeping a store healthy: listing, usage, verification, deletion and garbage collection.
+
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::Read;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use rayon::prelude::*;
+
+use super::digest::Digest;
+use super::layout::Kind;
+use super::read::Located;
+use super::BlobStore;
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+/// What a store holds on disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Blobs stored (whole or chunked).
+    pub blobs: u64,
+    /// Chunk files.
+    pub chunks: u64,
+    /// Bytes of all stored files: whole blobs, chunks and manifests.
+    pub bytes: u64,
+}
+
+/// The outcome of [`BlobStore::verify`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Blobs re-hashed.
+    pub checked: u64,
+    /// Each damaged blob with what is wrong with it, in digest order.
+    pub corrupt: Vec<(Digest, String)>,
+}
+
+/// The outcome of [`BlobStore::gc`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct GcReport {
+    /// Blobs deleted.
+    pub blobs_removed: u64,
+    /// Chunks deleted (no surviving blob uses them).
+    pub chunks_removed: u64,
+    /// Leftover temporary files of interrupted writes deleted.
+    pub temp_removed: u64,
+    /// Bytes freed.
+    pub bytes_freed: u64,
+}
+
+impl BlobStore {
+    /// Every stored blob's digest, sorted.
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let mut digests = self.layout.list(Kind::Object)?;
+        digests.extend(self.layout.list(Kind::Manifest)?);
+        digests.sort_unstable();
+        digests.dedup();
+        Ok(digests)
+    }
+
+    /// Counts blobs and chunks and adds up the bytes they take.
+    pub fn usage(&self) -> Result<Usage> {
+        let mut usage = Usage::default();
+        for kind in [Kind::Object, Kind::Manifest, Kind::Chunk] {
+            let digests = self.layout.list(kind)?;
+            let bytes: u64 = digests
+                .par_iter()
+                .map(|d| fs::metadata(self.layout.path(kind, d)).map_or(0, |m| m.len()))
+                .sum();
+            usage.bytes += bytes;
+            match kind {
+                Kind::Chunk => usage.chunks += digests.len() as u64,
+                _ => usage.blobs += digests.len() as u64,
+            }
+        }
+        Ok(usage)
+    }
+
+    /// Re-hashes one blob, or every blob when `digest` is `None`, in parallel, and reports the
+    /// damaged ones. A missing single blob is an error; damage is a finding, not an error.
+    pub fn verify(&self, digest: Option<&Digest>) -> Result<VerifyReport> {
+        let digests = match digest {
+            Some(d) => {
+                self.locate(d)?;
+                vec![*d]
+            }
+            None => self.list()?,
+        };
+        let findings: Vec<Option<(Digest, String)>> = digests
+            .par_iter()
+            .map(|d| match self.check(d) {
+                Ok(()) => Ok(None),
+                Err(Error::Corrupt { detail, .. }) => Ok(Some((*d, detail))),
+                // Deleted by someone else since we listed it: nothing to check.
+                Err(Error::BlobNotFound { .. }) if digest.is_none() => Ok(None),
+                Err(err) => Err(err),
+            })
+            .collect::<Result<_>>()?;
+        Ok(VerifyReport {
+            checked: digests.len() as u64,
+            corrupt: findings.into_iter().flatten().collect(),
+        })
+    }
+
+    /// Removes a blob; returns whether it was stored. Its chunks are reclaimed by [`Self::gc`]
+    /// once no other blob uses them.
+    pub fn delete(&self, digest: &Digest) -> Result<bool> {
+        let mut removed = false;
+        for kind in [Kind::Object, Kind::Manifest] {
+            let path = self.layout.path(kind, digest);
+            match fs::remove_file(&path) {
+                Ok(()) => removed = true,
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(Error::io("delete", &path, err)),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes every blob not in `live`, then every chunk no remaining blob uses, then leftover
+    /// temporary files. Files modified within `grace` are spared, so a put running concurrently
+    /// in another process (which refreshes what it reuses) never loses content.
+    pub fn gc(&self, live: &HashSet<Digest>, grace: Duration) -> Result<GcReport> {
+        let cutoff = SystemTime::now()
+            .checked_sub(grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut report = GcReport::default();
+        let mut used_chunks = HashSet::new();
+        for kind in [Kind::Object, Kind::Manifest] {
+            for digest in self.layout.list(kind)? {
+                let path = self.layout.path(kind, &digest);
+                if live.contains(&digest)
+                    || !remove_if_older(&path, cutoff, &mut report.bytes_freed)?
+                {
+                    if kind == Kind::Manifest {
+                        if let Ok(Located::Chunked(m)) = self.locate(&digest) {
+                            used_chunks.extend(m.chunks.iter().map(|c| c.digest));
+                        }
+                    }
+                } else {
+                    report.blobs_removed += 1;
+                }
+            }
+        }
+        for digest in self.layout.list(Kind::Chunk)? {
+            let path = self.layout.path(Kind::Chunk, &digest);
+            if !used_chunks.contains(&digest)
+                && remove_if_older(&path, cutoff, &mut report.bytes_freed)?
+            {
+                report.chunks_removed += 1;
+            }
+        }
+        let tmp = self.layout.tmp_dir();
+        for entry in fs::read_dir(&tmp).at("list", &tmp)? {
+            let path = entry.at("list", &tmp)?.path();
+            if remove_if_older(&path, cutoff, &mut report.bytes_freed)? {
+                report.temp_removed += 1;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Re-hashes one blob; `Err(Corrupt)` describes damage.
+    fn check(&self, digest: &Digest) -> Result<()> {
+        match self.locate(digest)? {
+            Located::Whole { path, .. } => {
+                let actual = hash_file(&path)?;
+                if actual == *digest {
+                    Ok(())
+                } else {
+                    Err(Error::Corrupt {
+                        digest: digest.to_hex(),
+                        detail: format!("its bytes hash to {actual}"),
+                    })
+                }
+            }
+            Located::Chunked(manifest) => {
+                let mut whole = blake3::Hasher::new();
+                for chunk in &manifest.chunks {
+                    let path = self.layout.path(Kind::Chunk, &chunk.digest);
+                    let data = fs::read(&path).map_err(|err| Error::Corrupt {
+                        digest: digest.to_hex(),
+                        detail: format!("its chunk {} cannot be read ({err})", chunk.digest),
+                    })?;
+                    if data.len() != chunk.len as usize || Digest::of(&data) != chunk.digest {
+                        return Err(Error::Corrupt {
+                            digest: digest.to_hex(),
+                            detail: format!("its chunk {} is damaged", chunk.digest),
+                        });
+                    }
+                    whole.update(&data);
+                }
+                let actual = Digest::from(whole.finalize());
+                if actual == *digest {
+                    Ok(())
+                } else {
+                    Err(Error::Corrupt {
+                        digest: digest.to_hex(),
+                        detail: format!("its chunks hash to {actual}"),
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn hash_file(path: &Path) -> Result<Digest> {
+    let mut file = File::open(path).at("open", path)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).at("read", path)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Deletes `path` when it was last modified before `cutoff`; returns whether it did.
+fn remove_if_older(path: &Path, cutoff: SystemTime, bytes_freed: &mut u64) -> Result<bool> {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return Ok(false);
+    };
+    if meta.modified().at("read", path)? > cutoff {
+        return Ok(false);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => {
+            *bytes_freed += meta.len();
+            Ok(true)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(Error::io("delete", path, err)),
+    }
+}

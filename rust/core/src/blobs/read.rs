@@ -1,0 +1,261 @@
+//! Reading blobs back: whole, into a caller's buffer, or out to a file. Every read that sees the
+//! bytes checks them against the digest.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use super::digest::Digest;
+use super::layout::Kind;
+use super::manifest::Manifest;
+use super::BlobStore;
+use crate::error::IoContext;
+use crate::{Error, Result};
+
+/// Size and shape of a stored blob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlobStat {
+    /// Content size in bytes.
+    pub size: u64,
+    /// Number of chunks (1 for a blob stored whole).
+    pub chunks: u32,
+    /// Whether the blob is stored as chunks plus a manifest.
+    pub chunked: bool,
+}
+
+/// How [`BlobStore::export`] produced the destination file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportMethod {
+    /// A copy-on-write clone sharing the store's blocks.
+    Reflink,
+    /// A hard link to the store's (read-only) file.
+    Hardlink,
+    /// A plain byte copy.
+    Copy,
+}
+
+impl ExportMethod {
+    /// Lower-case name, for display.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportMethod::Reflink => "reflink",
+            ExportMethod::Hardlink => "hardlink",
+            ExportMethod::Copy => "copy",
+        }
+    }
+}
+
+/// Where a blob's bytes are.
+pub(crate) enum Located {
+    Whole { path: PathBuf, size: u64 },
+    Chunked(Manifest),
+}
+
+impl BlobStore {
+    /// Whether a blob with this digest is stored.
+    pub fn has(&self, digest: &Digest) -> bool {
+        self.layout.path(Kind::Object, digest).exists()
+            || self.layout.path(Kind::Manifest, digest).exists()
+    }
+
+    /// Size and chunk count of a stored blob.
+    pub fn stat(&self, digest: &Digest) -> Result<BlobStat> {
+        Ok(match self.locate(digest)? {
+            Located::Whole { size, .. } => BlobStat {
+                size,
+                chunks: 1,
+                chunked: false,
+            },
+            Located::Chunked(m) => BlobStat {
+                size: m.size,
+                chunks: u32::try_from(m.chunks.len()).unwrap_or(u32::MAX),
+                chunked: true,
+            },
+        })
+    }
+
+    /// The whole content, checked against its digest.
+    pub fn get_bytes(&self, digest: &Digest) -> Result<Vec<u8>> {
+        let size = self.stat(digest)?.size;
+        let mut out = vec![0u8; usize::try_from(size).expect("blob fits in memory")];
+        self.read_into(digest, &mut out)?;
+        Ok(out)
+    }
+
+    /// Reads the content into the start of `buffer` (no intermediate copy) and returns its size.
+    /// On a digest mismatch the buffer holds the damaged bytes and the call fails.
+    pub fn read_into(&self, digest: &Digest, buffer: &mut [u8]) -> Result<u64> {
+        let located = self.locate(digest)?;
+        let size = match &located {
+            Located::Whole { size, .. } => *size,
+            Located::Chunked(m) => m.size,
+        };
+        let Some(target) = usize::try_from(size).ok().and_then(|n| buffer.get_mut(..n)) else {
+            return Err(Error::InvalidArgument(format!(
+                "buffer of {} bytes is too small for blob {digest} of {size} bytes; pass a buffer of at least {size} bytes",
+                buffer.len()
+            )));
+        };
+        match located {
+            Located::Whole { path, .. } => {
+                let mut file = File::open(&path).at("open", &path)?;
+                file.read_exact(target)
+                    .map_err(|err| truncated(digest, &err))?;
+            }
+            Located::Chunked(manifest) => {
+                let mut offset = 0;
+                for chunk in &manifest.chunks {
+                    let end = offset + chunk.len as usize;
+                    self.read_chunk(digest, chunk.digest, &mut target[offset..end])?;
+                    offset = end;
+                }
+            }
+        }
+        check_digest(
+            digest,
+            Digest::from(blake3::Hasher::new().update_rayon(target).finalize()),
+        )?;
+        Ok(size)
+    }
+
+    /// Writes the blob to `dest` atomically (a temporary file in `dest`'s folder, then a rename).
+    /// With `link`, hard-links the stored file when it is stored whole and on the same
+    /// filesystem (the result is read-only and shares the store's inode); otherwise clones it
+    /// copy-on-write where the filesystem can, else copies. Chunked blobs are always assembled
+    /// by copy, and checked against their digest on the way.
+    pub fn export(&self, digest: &Digest, dest: &Path, link: bool) -> Result<ExportMethod> {
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        if dest.is_dir() {
+            return Err(Error::InvalidArgument(format!(
+                "export destination {} is a folder; name the file to create",
+                dest.display()
+            )));
+        }
+        let tmp_builder = || {
+            let mut b = tempfile::Builder::new();
+            b.prefix(".aidot-export-");
+            b
+        };
+        let (tmp, method) = match self.locate(digest)? {
+            Located::Whole { path, .. } => {
+                let linked = if link {
+                    tmp_builder().make_in(dir, |p| fs::hard_link(&path, p)).ok()
+                } else {
+                    None
+                };
+                if let Some(tmp) = linked {
+                    (tmp.into_temp_path(), ExportMethod::Hardlink)
+                } else if let Ok(tmp) =
+                    tmp_builder().make_in(dir, |p| reflink_copy::reflink(&path, p))
+                {
+                    (tmp.into_temp_path(), ExportMethod::Reflink)
+                } else {
+                    let mut out = tmp_builder().tempfile_in(dir).at("create a file in", dir)?;
+                    let mut src = File::open(&path).at("open", &path)?;
+                    let mut hasher = blake3::Hasher::new();
+                    let mut buf = vec![0u8; 1 << 20];
+                    loop {
+                        let n = src.read(&mut buf).at("read", &path)?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                        out.write_all(&buf[..n]).at("write", dest)?;
+                    }
+                    check_digest(digest, hasher.finalize().into())?;
+                    (out.into_temp_path(), ExportMethod::Copy)
+                }
+            }
+            Located::Chunked(manifest) => {
+                let mut out = tmp_builder().tempfile_in(dir).at("create a file in", dir)?;
+                let mut hasher = blake3::Hasher::new();
+                let mut buf = Vec::new();
+                for chunk in &manifest.chunks {
+                    buf.resize(chunk.len as usize, 0);
+                    self.read_chunk(digest, chunk.digest, &mut buf)?;
+                    hasher.update(&buf);
+                    out.write_all(&buf).at("write", dest)?;
+                }
+                check_digest(digest, hasher.finalize().into())?;
+                (out.into_temp_path(), ExportMethod::Copy)
+            }
+        };
+        if method != ExportMethod::Hardlink {
+            make_writable(&tmp);
+        }
+        tmp.persist(dest)
+            .map_err(|err| Error::io("rename into", dest, err.error))?;
+        Ok(method)
+    }
+
+    pub(crate) fn locate(&self, digest: &Digest) -> Result<Located> {
+        let path = self.layout.path(Kind::Object, digest);
+        if let Ok(meta) = fs::metadata(&path) {
+            return Ok(Located::Whole {
+                path,
+                size: meta.len(),
+            });
+        }
+        let manifest_path = self.layout.path(Kind::Manifest, digest);
+        match fs::read(&manifest_path) {
+            Ok(bytes) => Ok(Located::Chunked(Manifest::decode(&bytes, digest)?)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::BlobNotFound {
+                digest: digest.to_hex(),
+                root: self.root().to_path_buf(),
+            }),
+            Err(err) => Err(Error::io("read", &manifest_path, err)),
+        }
+    }
+
+    /// Reads one chunk of blob `blob` into `out` (exactly its length).
+    fn read_chunk(&self, blob: &Digest, chunk: Digest, out: &mut [u8]) -> Result<()> {
+        let path = self.layout.path(Kind::Chunk, &chunk);
+        let mut file = File::open(&path).map_err(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => Error::Corrupt {
+                digest: blob.to_hex(),
+                detail: format!("its chunk {chunk} is missing"),
+            },
+            _ => Error::io("open", &path, err),
+        })?;
+        file.read_exact(out).map_err(|err| truncated(blob, &err))?;
+        Ok(())
+    }
+}
+
+fn check_digest(expected: &Digest, actual: Digest) -> Result<()> {
+    if actual == *expected {
+        Ok(())
+    } else {
+        Err(Error::Corrupt {
+            digest: expected.to_hex(),
+            detail: format!("its bytes hash to {actual}"),
+        })
+    }
+}
+
+fn truncated(digest: &Digest, err: &std::io::Error) -> Error {
+    Error::Corrupt {
+        digest: digest.to_hex(),
+        detail: format!("a stored file is shorter than recorded ({err})"),
+    }
+}
+
+/// Exports are the user's files: give them the usual permissions rather than the store's 0444.
+fn make_writable(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    {
+        if let Ok(meta) = fs::metadata(path) {
+            let mut perms = meta.permissions();
+            perms.set_readonly(false);
+            let _ = fs::set_permissions(path, perms);
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! aidot's pure-Rust core.
+//!
+//! Everything here is plain Rust with no Python in it, so it is tested and benchmarked with cargo
+//! alone; the `aidot-python` crate wraps it for Python.
+//!
+//! - [`blobs`]: a content-addressed blob store keyed by BLAKE3 digests, with content-defined
+//!   chunking for large files and atomic, durable writes.
+
+pub mod blobs;
+mod error;
+
+pub use error::{Error, Result};

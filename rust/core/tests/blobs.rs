@@ -1,0 +1,346 @@
+//! Behaviour of the blob store through its public API.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use aidot_core::blobs::{BlobStore, Chunking, Digest, ExportMethod, Progress};
+use aidot_core::Error;
+use proptest::prelude::*;
+
+/// Small chunking so that tests exercise chunked blobs with kilobytes, not megabytes.
+fn small_chunking() -> Chunking {
+    Chunking {
+        threshold: 16 << 10,
+        min_size: 1 << 10,
+        avg_size: 4 << 10,
+        max_size: 16 << 10,
+    }
+}
+
+fn store(dir: &Path) -> BlobStore {
+    BlobStore::with_chunking(dir.join("blobs"), small_chunking()).unwrap()
+}
+
+/// Deterministic pseudo-random bytes (xorshift), incompressible enough for chunking.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, data).unwrap();
+    path
+}
+
+fn temp_files(store: &BlobStore) -> usize {
+    fs::read_dir(store.root().join("tmp")).unwrap().count()
+}
+
+#[test]
+fn digest_is_blake3_of_the_full_content_whole_or_chunked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    for len in [0, 1, 1000, 16 << 10, (16 << 10) + 1, 300_000] {
+        let data = noise(len, len as u64);
+        let report = store.put_bytes(&data).unwrap();
+        assert_eq!(
+            report.digest.to_hex(),
+            blake3::hash(&data).to_hex().as_str()
+        );
+        assert_eq!(store.get_bytes(&report.digest).unwrap(), data);
+        let path = write(dir.path(), "f", &data);
+        assert_eq!(store.put_file(&path).unwrap().digest, report.digest);
+        assert_eq!(store.stat(&report.digest).unwrap().size, len as u64);
+        assert_eq!(store.stat(&report.digest).unwrap().chunked, len > 16 << 10);
+    }
+}
+
+#[test]
+fn appending_stores_only_the_new_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let mut data = noise(2 << 20, 7);
+    let first = store.put_bytes(&data).unwrap();
+    assert!(first.chunks > 100);
+    let before = store.usage().unwrap().bytes;
+    data.extend(noise(64 << 10, 8));
+    let path = write(dir.path(), "grown", &data);
+    let second = store.put_file(&path).unwrap();
+    let added = store.usage().unwrap().bytes - before;
+    // 64 KiB appended: the old last chunk, the new data and a manifest, not a second copy.
+    assert!(added < 128 << 10, "appending 64 KiB stored {added} bytes");
+    assert_eq!(second.bytes_written, added);
+    assert_eq!(store.get_bytes(&second.digest).unwrap(), data);
+}
+
+#[test]
+fn putting_the_same_content_again_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let paths: Vec<PathBuf> = (0..20)
+        .map(|i| write(dir.path(), &format!("f{i}"), &noise(i * 5000, i as u64)))
+        .collect();
+    let first = store.put_files(&paths, &Progress::default()).unwrap();
+    let usage = store.usage().unwrap();
+    let progress = Progress::default();
+    let again = store.put_files(&paths, &progress).unwrap();
+    assert!(again.iter().all(|r| r.bytes_written == 0));
+    assert_eq!(store.usage().unwrap(), usage);
+    assert_eq!(
+        first.iter().map(|r| r.digest).collect::<Vec<_>>(),
+        again.iter().map(|r| r.digest).collect::<Vec<_>>()
+    );
+    assert_eq!(progress.files_done(), 20);
+    assert_eq!(progress.bytes_done(), progress.bytes_total());
+    assert_eq!(temp_files(&store), 0);
+}
+
+#[test]
+fn a_batch_with_a_bad_path_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let good = write(dir.path(), "good", b"hello");
+    let missing = dir.path().join("missing");
+    let err = store
+        .put_files(&[good.clone(), missing.clone()], &Progress::default())
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { path, .. } if *path == missing),
+        "{err}"
+    );
+    let err = store
+        .put_files(&[good, dir.path().to_path_buf()], &Progress::default())
+        .unwrap_err();
+    assert!(matches!(err, Error::NotAFile { .. }), "{err}");
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(temp_files(&store), 0);
+}
+
+#[test]
+fn a_cancelled_batch_makes_nothing_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let paths: Vec<PathBuf> = (0..50)
+        .map(|i| write(dir.path(), &format!("f{i}"), &noise(100, i)))
+        .collect();
+    let progress = Progress::default();
+    progress.cancel();
+    assert!(matches!(
+        store.put_files(&paths, &progress),
+        Err(Error::Cancelled)
+    ));
+    assert!(store.list().unwrap().is_empty());
+    assert_eq!(temp_files(&store), 0);
+}
+
+#[test]
+fn concurrent_writers_of_the_same_content_never_corrupt_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("blobs");
+    let data: Vec<Vec<u8>> = (0..8).map(|i| noise(40_000 + i * 1000, i as u64)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..6 {
+            scope.spawn(|| {
+                let store = BlobStore::with_chunking(&root, small_chunking()).unwrap();
+                for blob in &data {
+                    store.put_bytes(blob).unwrap();
+                }
+            });
+        }
+    });
+    let store = BlobStore::with_chunking(&root, small_chunking()).unwrap();
+    assert_eq!(store.list().unwrap().len(), data.len());
+    assert!(store.verify(None).unwrap().corrupt.is_empty());
+    for blob in &data {
+        assert_eq!(&store.get_bytes(&Digest::of(blob)).unwrap(), blob);
+    }
+}
+
+#[test]
+fn damage_is_found_by_verify_and_refused_by_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let whole = store.put_bytes(b"precious bytes").unwrap().digest;
+    let chunked = store.put_bytes(&noise(100_000, 3)).unwrap().digest;
+    let fine = store.put_bytes(b"untouched").unwrap().digest;
+    // Flip a byte of the whole blob and of the first chunk of the chunked one.
+    let whole_path = find_file(store.root(), &whole.to_hex());
+    flip_first_byte(&whole_path);
+    let chunk_dir = store.root().join("chunks");
+    let first_chunk = walk(&chunk_dir).into_iter().next().unwrap();
+    flip_first_byte(&first_chunk);
+
+    let report = store.verify(None).unwrap();
+    assert_eq!(report.checked, 3);
+    let corrupt: HashSet<Digest> = report.corrupt.iter().map(|(d, _)| *d).collect();
+    assert!(corrupt.contains(&whole));
+    assert!(!corrupt.contains(&fine));
+    assert!(matches!(
+        store.get_bytes(&whole),
+        Err(Error::Corrupt { .. })
+    ));
+    assert!(matches!(store.verify(Some(&fine)), Ok(r) if r.corrupt.is_empty()));
+    let mut buffer = vec![0u8; 14];
+    assert!(matches!(
+        store.read_into(&whole, &mut buffer),
+        Err(Error::Corrupt { .. })
+    ));
+    let _ = chunked;
+}
+
+#[test]
+fn missing_and_malformed_digests_are_specific_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let absent = Digest::of(b"never stored");
+    assert!(matches!(
+        store.get_bytes(&absent),
+        Err(Error::BlobNotFound { .. })
+    ));
+    assert!(matches!(
+        store.stat(&absent),
+        Err(Error::BlobNotFound { .. })
+    ));
+    assert!(matches!(
+        store.verify(Some(&absent)),
+        Err(Error::BlobNotFound { .. })
+    ));
+    assert!(!store.has(&absent));
+    assert!(!store.delete(&absent).unwrap());
+    assert!(matches!(
+        Digest::parse("xyz"),
+        Err(Error::InvalidDigest { .. })
+    ));
+    let digest = store.put_bytes(b"0123456789").unwrap().digest;
+    let mut small = [0u8; 4];
+    assert!(matches!(
+        store.read_into(&digest, &mut small),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn export_copies_or_links_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let whole = store.put_bytes(b"exported").unwrap().digest;
+    let chunked_data = noise(90_000, 11);
+    let chunked = store.put_bytes(&chunked_data).unwrap().digest;
+    let out = dir.path().join("out");
+    let method = store.export(&whole, &out, false).unwrap();
+    assert_ne!(method, ExportMethod::Hardlink);
+    assert_eq!(fs::read(&out).unwrap(), b"exported");
+    // The copy belongs to the user: writable, and changing it leaves the store intact.
+    fs::write(&out, b"changed").unwrap();
+    assert_eq!(store.get_bytes(&whole).unwrap(), b"exported");
+    assert_eq!(
+        store.export(&whole, &out, true).unwrap(),
+        ExportMethod::Hardlink
+    );
+    assert_eq!(fs::read(&out).unwrap(), b"exported");
+    assert_eq!(
+        store.export(&chunked, &out, true).unwrap(),
+        ExportMethod::Copy
+    );
+    assert_eq!(fs::read(&out).unwrap(), chunked_data);
+    assert!(matches!(
+        store.export(&whole, dir.path(), false),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+#[test]
+fn gc_keeps_live_blobs_and_their_chunks_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let shared = noise(60_000, 1);
+    let mut extended = shared.clone();
+    extended.extend(noise(30_000, 2));
+    let live = store.put_bytes(&extended).unwrap().digest;
+    let dead = store.put_bytes(&shared).unwrap().digest;
+    let dead_small = store.put_bytes(b"dead").unwrap().digest;
+
+    // Within the grace period nothing goes.
+    let kept = store
+        .gc(&HashSet::from([live]), Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(kept.blobs_removed, 0);
+    let report = store.gc(&HashSet::from([live]), Duration::ZERO).unwrap();
+    assert_eq!(report.blobs_removed, 2);
+    assert!(report.bytes_freed > 0);
+    assert!(!store.has(&dead) && !store.has(&dead_small));
+    assert_eq!(store.get_bytes(&live).unwrap(), extended);
+    assert!(store.verify(None).unwrap().corrupt.is_empty());
+}
+
+#[test]
+fn a_folder_that_is_not_a_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "notes.txt", b"mine");
+    assert!(matches!(
+        BlobStore::open(dir.path()),
+        Err(Error::NotAStore { .. })
+    ));
+    assert!(fs::read(dir.path().join("notes.txt")).is_ok());
+    let bad = Chunking {
+        min_size: 3,
+        ..Chunking::default()
+    };
+    assert!(matches!(
+        BlobStore::with_chunking(dir.path().join("x"), bad),
+        Err(Error::InvalidArgument(_))
+    ));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn find_file(root: &Path, name: &str) -> PathBuf {
+    walk(root)
+        .into_iter()
+        .find(|p| p.file_name().unwrap() == name)
+        .unwrap()
+}
+
+fn flip_first_byte(path: &Path) {
+    let mut perms = fs::metadata(path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(path, perms).unwrap();
+    let mut bytes = fs::read(path).unwrap();
+    bytes[0] ^= 0xFF;
+    fs::write(path, bytes).unwrap();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn any_bytes_round_trip(data in proptest::collection::vec(any::<u8>(), 0..70_000)) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        let digest = store.put_bytes(&data).unwrap().digest;
+        prop_assert_eq!(digest, Digest::of(&data));
+        prop_assert_eq!(store.get_bytes(&digest).unwrap(), data);
+    }
+}

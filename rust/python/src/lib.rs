@@ -1,0 +1,23 @@
+//! The `aidot._core` extension module: thin PyO3 wrappers over `aidot-core`.
+//!
+//! Only conversion lives here. Every call that does I/O or heavy work goes through
+//! [`gil::detach`] (or [`gil::run_cancellable`]), which releases the GIL and maps core errors
+//! onto the `aidot.errors` hierarchy in one place.
+
+// PyO3 extracts arguments as owned values; taking them by value is the binding idiom.
+#![allow(clippy::needless_pass_by_value)]
+
+mod blobs;
+mod errors;
+mod gil;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_class::<blobs::PyBlobStore>()?;
+    m.add_function(wrap_pyfunction!(blobs::hash_bytes, m)?)?;
+    m.add_function(wrap_pyfunction!(errors::raise_core_error, m)?)?;
+    Ok(())
+}
