@@ -28,9 +28,13 @@ class MetadataStore:
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.engine: sa.Engine = create_engine(uri)
-        with db_errors(f"open the metadata database {self.display_uri}"):
-            self.revision = ensure_schema(self.engine, self.display_uri)
-            self._ensure_identity()
+        try:
+            with db_errors(f"open the metadata database {self.display_uri}"):
+                self.revision = ensure_schema(self.engine, self.display_uri)
+                self._ensure_identity()
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     @property
     def dialect(self) -> str:

@@ -34,6 +34,8 @@ where
     F: Send + FnOnce(&Progress) -> aidot_core::Result<T>,
 {
     let progress = Progress::default();
+    // A first report before any work: a callback that raises stops the call with nothing done.
+    report(py, callback, &progress)?;
     let (result, interrupt) = py.detach(|| {
         std::thread::scope(|scope| {
             let (done_tx, done_rx) = mpsc::channel();

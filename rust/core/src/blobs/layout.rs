@@ -7,7 +7,8 @@
 //! ROOT/chunks/ab/abcd...    chunks (named by the digest of the chunk)
 //! ROOT/tmp/                 files being written; renamed into place when complete
 //! ```
-//! Two-character fan-out keeps directories small at millions of entries, as git does.
+//! Two-character fan-out keeps directories small at millions of entries, as git does; shard
+//! folders are created when first written to.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -87,13 +88,12 @@ impl Layout {
         Ok(layout)
     }
 
-    /// Creates every folder up front so that writes never need `create_dir_all`.
+    /// Creates the top-level folders; the 256 shard folders under each appear on first write
+    /// (creating all 768 up front costs about a second on a slow virtual disk).
     fn create(&self) -> Result<()> {
         for kind in Kind::ALL {
-            for byte in 0..=255u8 {
-                let dir = self.root.join(kind.dir()).join(format!("{byte:02x}"));
-                fs::create_dir_all(&dir).at("create folder", &dir)?;
-            }
+            let dir = self.kind_dir(kind);
+            fs::create_dir_all(&dir).at("create folder", &dir)?;
         }
         fs::create_dir_all(self.tmp_dir()).at("create folder", &self.tmp_dir())?;
         // The marker goes last: a store without it was never completely created.

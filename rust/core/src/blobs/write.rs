@@ -157,9 +157,21 @@ fn temp_builder() -> Builder<'static, 'static> {
     builder
 }
 
+/// Renames `tmp` to `dest`, creating `dest`'s shard folder when this is its first file.
 fn persist(tmp: TempPath, dest: &Path) -> Result<()> {
-    tmp.persist(dest)
-        .map_err(|err| Error::io("rename into", dest, err.error))
+    match tmp.persist(dest) {
+        Ok(()) => Ok(()),
+        Err(err) if err.error.kind() == std::io::ErrorKind::NotFound => {
+            let parent = dest.parent().expect("store paths have a parent");
+            fs::create_dir_all(parent).at("create folder", parent)?;
+            // The new folder's own entry must be durable too (once per shard, 768 at most).
+            sync_dir(parent.parent().expect("shards have a parent"))?;
+            err.path
+                .persist(dest)
+                .map_err(|err| Error::io("rename into", dest, err.error))
+        }
+        Err(err) => Err(Error::io("rename into", dest, err.error)),
+    }
 }
 
 /// True when `path` exists; its modification time is then set to now, which tells a concurrent

@@ -1,0 +1,38 @@
+# aidot's developer commands. `make help` lists them; CI runs `make lint` and `make test`.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip
+
+.DEFAULT_GOAL := help
+.PHONY: help install dev demo lint test bench all
+
+help: ## List the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install: ## Build and install aidot into the current Python
+	$(PIP) install .
+
+dev: ## Editable install with every development tool (tests, benchmarks, linters)
+	$(PIP) install -e '.[dev]'
+
+demo: install ## Install, then run the main job
+	aidot demo
+
+lint: ## Formatting, lints and type checks for Rust and Python
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	! cargo tree -p aidot-core --edges normal | grep -q pyo3  # the core stays pure Rust
+	$(PYTHON) -m ruff check python tests benches
+	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m mypy
+
+test: ## Install with test extras, then run every Rust and Python test
+	$(PIP) install -e '.[test]'
+	cargo test --workspace --exclude aidot-python
+	$(PYTHON) -m pytest
+
+bench: ## Run the benchmarks with their baselines (slow; see benches/README.md)
+	$(PIP) install -e '.[bench]'
+	cargo bench -p aidot-core
+	$(PYTHON) -m pytest benches --benchmark-only -p no:randomly
+
+all: lint test ## Lint, then test

@@ -1,0 +1,93 @@
+"""The ``aidot`` command, run in-process through click's runner and as a real subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from aidot import Workspace, __version__
+from aidot.cli import cli
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.output
+
+
+def test_version() -> None:
+    assert run("--version") == (0, f"aidot, version {__version__}\n")
+
+
+def test_init_then_stats_verify_gc(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    code, out = run("init", str(home))
+    assert code == 0
+    assert "workspace ready" in out
+    ws = Workspace(home)
+    kept = ws.blobs.put_bytes(b"kept")
+    ws.blobs.put_bytes(b"unreferenced")
+    ws.store.add_blob_refs("test", [kept])
+    code, out = run("blobs", "stats", "--workspace", str(home))
+    assert code == 0
+    assert "blobs" in out
+    assert "2" in out
+    code, out = run("blobs", "verify", "--workspace", str(home))
+    assert (code, "2 blobs verified" in out) == (0, True)
+    code, out = run("blobs", "gc", "--dry-run", "--workspace", str(home))
+    assert code == 0
+    assert "1 unreferenced" in out
+    code, out = run("blobs", "gc", "--grace", "0", "--workspace", str(home))
+    assert code == 0
+    assert "removed 1 blobs" in out
+    assert list(ws.blobs) == [kept]
+
+
+def test_workspace_from_environment(tmp_path: Path, monkeypatch: object) -> None:
+    import os
+
+    env = {**os.environ, "AIDOT_HOME": str(tmp_path / "envws")}
+    subprocess.run([sys.executable, "-m", "aidot", "init"], env=env, check=True, cwd=tmp_path)
+    assert (tmp_path / "envws" / "aidot.db").exists()
+
+
+def test_verify_reports_damage_with_exit_status_1(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    digest = ws.blobs.put_bytes(b"will be damaged")
+    path = ws.blob_root / "objects" / digest[:2] / digest
+    path.chmod(0o644)
+    path.write_bytes(b"damaged content")
+    code, out = run("blobs", "verify", "--workspace", str(ws.home))
+    assert code == 1
+    assert "corrupt" in out
+    assert digest in out
+
+
+def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    code, out = run("blobs", "verify", "0" * 63, "--workspace", str(tmp_path / "ws"))
+    assert code == 1
+    assert "error:" in out
+    assert "64 hexadecimal" in out
+    assert "Traceback" not in out
+
+
+def test_demo_versions_a_dataset(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        ["aidot", "demo", "--workspace", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "dataset@v1" in proc.stdout
+    assert "dataset@v2" in proc.stdout
+    ws = Workspace(tmp_path / "demo")
+    assert len(ws.store.blob_refs("demo/dataset@v2")) == 1_500 + 100 + 1 + 1
+    assert ws.blobs.verify().ok
+    data = (tmp_path / "demo" / "demo-data" / "embeddings.bin").read_bytes()
+    import blake3
+
+    assert blake3.blake3(data).hexdigest() in proc.stdout.replace("\n", "")

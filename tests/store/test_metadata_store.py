@@ -1,0 +1,125 @@
+"""The metadata store on both dialects: one suite, run on a SQLite file and real PostgreSQL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from aidot.errors import InvalidArgumentError, SchemaVersionError
+from aidot.store import HEAD, REVISIONS, MetadataStore, normalize_uri
+from aidot.store._schema import VERSION_TABLE
+
+
+def test_opening_migrates_to_head_and_records_identity(db_uri: str) -> None:
+    store = MetadataStore(db_uri)
+    assert store.revision == HEAD
+    info = store.info()
+    assert len(info["workspace_id"]) == 26
+    assert int(info["created_at"]) > 0
+    store.close()
+    again = MetadataStore(db_uri)  # an up-to-date database is opened without migrating
+    assert again.info() == info
+    again.close()
+
+
+def test_blob_references(db_uri: str) -> None:
+    store = MetadataStore(db_uri)
+    a, b, c = "a" * 64, "b" * 64, "c" * 64
+    assert store.add_blob_refs("dataset/v1", [a, b]) == 2
+    assert store.add_blob_refs("dataset/v1", [a, b, c]) == 1
+    assert store.add_blob_refs("checkpoint/1", [a]) == 1
+    assert store.add_blob_refs("empty", []) == 0
+    assert store.blob_refs("dataset/v1") == {a, b, c}
+    assert store.live_digests() == {a, b, c}
+    assert store.remove_blob_refs("dataset/v1") == 3
+    assert store.live_digests() == {a}
+    store.close()
+
+
+def test_a_database_from_a_newer_aidot_is_refused(db_uri: str) -> None:
+    MetadataStore(db_uri).close()
+    engine = sa.create_engine(normalize_uri(db_uri))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(SchemaVersionError, match="upgrade aidot"):
+        MetadataStore(db_uri)
+
+
+def test_alembic_agrees_with_the_known_revisions() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", "aidot.store:migrations")
+    script = ScriptDirectory.from_config(config)
+    assert script.get_heads() == [HEAD]
+    assert [r.revision for r in reversed(list(script.walk_revisions()))] == list(REVISIONS)
+
+
+def test_migrations_create_what_the_schema_declares(db_uri: str) -> None:
+    from aidot.store import metadata
+
+    store = MetadataStore(db_uri)
+    inspector = sa.inspect(store.engine)
+    for table in metadata.tables.values():
+        columns = {c["name"] for c in inspector.get_columns(table.name)}
+        assert columns == set(table.columns.keys()), table.name
+    store.close()
+
+
+def test_concurrent_openers_migrate_once(db_uri: str) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        from aidot.store import MetadataStore
+        store = MetadataStore(sys.argv[1])
+        store.add_blob_refs(sys.argv[2], ["d" * 64])
+        print(store.info()["workspace_id"])
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, db_uri, f"owner-{i}"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    ids = set()
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        ids.add(out.strip())
+    assert len(ids) == 1  # one workspace identity, created once
+    store = MetadataStore(db_uri)
+    assert store.live_digests() == {"d" * 64}
+    store.close()
+
+
+def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'meta.db'}")
+    with store.read() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [("nonsense", "no scheme"), ("mysql://x/y", "unsupported database")],
+)
+def test_bad_uris_name_the_fix(uri: str, message: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=message):
+        MetadataStore(uri)
+
+
+def test_postgres_uris_use_psycopg_3() -> None:
+    assert normalize_uri("postgresql://u@h/db") == "postgresql+psycopg://u@h/db"
+    assert normalize_uri("postgres://u@h/db") == "postgresql+psycopg://u@h/db"
