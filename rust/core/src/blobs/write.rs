@@ -1,7 +1,8 @@
 //! Atomic, durable, idempotent writes of content-addressed files.
 //!
-//! Every file is written under `tmp/` and renamed into place only once complete, so a reader (or
-//! a process killed mid-write) never sees a partial file. Two processes writing the same digest
+//! Every file is written under a temporary name in its destination folder and renamed into
+//! place only once complete, so a reader (or a process killed mid-write) never sees a partial
+//! file. Two processes writing the same digest
 //! both rename identical bytes onto the same name, which is harmless.
 //!
 //! Durability comes in two modes. [`Durability::PerFile`] fsyncs each file before its rename and
@@ -19,7 +20,7 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 use tempfile::{Builder, TempPath};
 
-use super::layout::{Kind, Layout};
+use super::layout::{Kind, Layout, TEMP_PREFIX};
 use crate::error::IoContext;
 use crate::{Error, Result};
 
@@ -116,10 +117,12 @@ impl<'a> Writer<'a> {
             .renames
             .into_iter()
             .partition(|(_, dest)| !dest.starts_with(&manifests));
-        chunks
-            .into_par_iter()
-            .with_min_len(256)
-            .try_for_each(|(tmp, dest)| persist(tmp, &dest))?;
+        super::put::io_pool().install(|| {
+            chunks
+                .into_par_iter()
+                .with_min_len(256)
+                .try_for_each(|(tmp, dest)| persist(tmp, &dest))
+        })?;
         for (tmp, dest) in tail {
             persist(tmp, &dest)?;
         }
@@ -127,13 +130,26 @@ impl<'a> Writer<'a> {
     }
 
     fn write_temp(&self, dest: &Path, data: &[u8]) -> Result<TempPath> {
-        let tmp_dir = self.layout.tmp_dir();
-        let mut file = temp_builder()
-            .tempfile_in(&tmp_dir)
-            .at("create a temporary file in", &tmp_dir)?;
+        let dir = dest.parent().expect("store paths have a parent");
+        let mut file = match temp_builder().tempfile_in(dir) {
+            Ok(file) => file,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                // The first file of this shard: create its folder, durably.
+                fs::create_dir_all(dir).at("create folder", dir)?;
+                sync_dir(dir.parent().expect("shards have a parent"))?;
+                temp_builder()
+                    .tempfile_in(dir)
+                    .at("create a file in", dir)?
+            }
+            Err(err) => return Err(Error::io("create a file in", dir, err)),
+        };
         file.write_all(data).at("write", dest)?;
-        if self.durability == Durability::PerFile {
-            file.as_file().sync_all().at("sync", dest)?;
+        match self.durability {
+            Durability::PerFile => file.as_file().sync_all().at("sync", dest)?,
+            Durability::Batch if data.len() >= EARLY_WRITEBACK_MIN => {
+                start_writeback(file.as_file());
+            }
+            Durability::Batch => {}
         }
         Ok(file.into_temp_path())
     }
@@ -148,7 +164,7 @@ impl<'a> Writer<'a> {
 /// Stored files are read-only: a hard-linked export cannot change the store by accident.
 fn temp_builder() -> Builder<'static, 'static> {
     let mut builder = Builder::new();
-    builder.prefix(".put-");
+    builder.prefix(TEMP_PREFIX);
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -157,21 +173,28 @@ fn temp_builder() -> Builder<'static, 'static> {
     builder
 }
 
-/// Renames `tmp` to `dest`, creating `dest`'s shard folder when this is its first file.
 fn persist(tmp: TempPath, dest: &Path) -> Result<()> {
-    match tmp.persist(dest) {
-        Ok(()) => Ok(()),
-        Err(err) if err.error.kind() == std::io::ErrorKind::NotFound => {
-            let parent = dest.parent().expect("store paths have a parent");
-            fs::create_dir_all(parent).at("create folder", parent)?;
-            // The new folder's own entry must be durable too (once per shard, 768 at most).
-            sync_dir(parent.parent().expect("shards have a parent"))?;
-            err.path
-                .persist(dest)
-                .map_err(|err| Error::io("rename into", dest, err.error))
+    tmp.persist(dest)
+        .map_err(|err| Error::io("rename into", dest, err.error))
+}
+
+/// Writes of at least this size start their writeback at once, so that the flush at commit
+/// finds most of a large file already on its way to disk.
+const EARLY_WRITEBACK_MIN: usize = 1 << 20;
+
+/// Asks the kernel to start writing `file` back without waiting (Linux `sync_file_range`).
+fn start_writeback(file: &File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open; the call only schedules I/O. Failure is harmless:
+        // the commit's flush writes the data anyway.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
         }
-        Err(err) => Err(Error::io("rename into", dest, err.error)),
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
 }
 
 /// True when `path` exists; its modification time is then set to now, which tells a concurrent

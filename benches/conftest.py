@@ -1,0 +1,106 @@
+"""Benchmark helpers: every comparison times aidot and its baseline in the same run, on the
+same data, and the ratios are printed at the end of the session and written to
+``.benchmarks/ratios.md``."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class Comparison:
+    name: str
+    aidot_s: float
+    baseline: str
+    baseline_s: float
+    target: str
+    note: str = ""
+
+    @property
+    def speedup(self) -> float:
+        """How many times faster aidot is than the baseline (>1 is faster)."""
+        return self.baseline_s / self.aidot_s if self.aidot_s else float("inf")
+
+
+RESULTS: list[Comparison] = []
+
+
+def timed(fn: Callable[[], object], setup: Callable[[], object] | None, rounds: int) -> float:
+    """Median wall time of ``fn`` over ``rounds`` runs, each after ``setup``."""
+    times = []
+    for _ in range(rounds):
+        if setup is not None:
+            setup()
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Interleaved:
+    """Runs the baseline right before each benchmark round, so that both see the same machine
+    state (this VM's disk and memory speed drift by 2-4x within minutes)."""
+
+    def __init__(self, baseline: Callable[[], object], reset: Callable[[], object]) -> None:
+        self.baseline = baseline
+        self.reset = reset
+        self.times: list[float] = []
+
+    def setup(self) -> None:
+        start = time.perf_counter()
+        self.baseline()
+        self.times.append(time.perf_counter() - start)
+        self.reset()
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def sync() -> None:
+    subprocess.run(["sync"], check=True)
+
+
+def record(comparison: Comparison) -> Comparison:
+    RESULTS.append(comparison)
+    return comparison
+
+
+@pytest.fixture
+def bench_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A scratch folder on the same disk as the project (not a tmpfs)."""
+    root = Path(os.environ.get("AIDOT_BENCH_DIR", Path.cwd() / ".benchmarks" / "scratch"))
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tmp_path_factory.mktemp("bench", numbered=True))
+    folder = root / path.name
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder
+    subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not RESULTS:
+        return
+    lines = [
+        "| benchmark | aidot | baseline | baseline time | aidot vs baseline | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in RESULTS:
+        lines.append(
+            f"| {r.name} | {r.aidot_s:.3f} s | {r.baseline} | {r.baseline_s:.3f} s | "
+            f"{r.speedup:.2f}x {r.note} | {r.target} |"
+        )
+    terminalreporter.write_sep("=", "aidot vs baselines (median times; >1x means aidot is faster)")
+    for line in lines:
+        terminalreporter.write_line(line)
+    out = Path(".benchmarks")
+    out.mkdir(exist_ok=True)
+    (out / "ratios.md").write_text("\n".join(lines) + "\n")
