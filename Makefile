@@ -3,10 +3,10 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev demo lint test bench all
+.PHONY: help install dev demo lint test bench bench-env all
 
 help: ## List the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install: ## Build and install aidot into the current Python
 	$(PIP) install .
@@ -24,15 +24,23 @@ lint: ## Formatting, lints and type checks for Rust and Python
 	$(PYTHON) -m ruff check python tests benches
 	$(PYTHON) -m ruff format --check python tests benches
 	$(PYTHON) -m mypy
+	$(PYTHON) -m mypy.stubtest aidot._core  # the hand-written stubs match the built module
 
 test: ## Install with test extras, then run every Rust and Python test
 	$(PIP) install -e '.[test]'
 	cargo test --workspace --exclude aidot-python
 	$(PYTHON) -m pytest
 
-bench: ## Run the benchmarks with their baselines (slow; see benches/README.md)
+BENCH_VENV ?= .bench-venv
+
+bench-env: ## Install the peers compared with (dvc) in a separate environment, never aidot's
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q dvc
+
+bench: ## Run the benchmarks with their baselines (slow; see docs/benchmarks.md)
 	$(PIP) install -e '.[bench]'
 	cargo bench -p aidot-core
-	$(PYTHON) -m pytest benches --benchmark-only -p no:randomly
+	AIDOT_BENCH_DVC=$${AIDOT_BENCH_DVC:-$(wildcard $(BENCH_VENV)/bin/dvc)} \
+		$(PYTHON) -m pytest benches -s
 
 all: lint test ## Lint, then test

@@ -2,12 +2,15 @@
 # `python -m mypy.stubtest aidot._core` checks them against the built module.
 from collections.abc import Callable
 from pathlib import Path
+from typing import final
 
+__all__ = ["BlobStore", "__version__", "_raise_core_error", "hash_bytes"]
 __version__: str
 
 def hash_bytes(data: bytes) -> str: ...
 def _raise_core_error(kind: str) -> None: ...
 
+@final
 class BlobStore:
     def __new__(
         cls,
