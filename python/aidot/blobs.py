@@ -209,7 +209,8 @@ class BlobStore:
         """Writes the blob to ``dest`` atomically and returns how.
 
         Clones copy-on-write where the filesystem can, else copies. With ``link=True`` a blob
-        stored whole is hard-linked instead (read-only, sharing the store's file).
+        stored in a file of its own is hard-linked instead (read-only, sharing the store's file);
+        chunked and packed blobs are always copied.
         """
         return self._inner.export(digest, _path(dest), link)  # type: ignore[return-value]
 

@@ -342,6 +342,169 @@ fn flip_first_byte(path: &Path) {
     fs::write(path, bytes).unwrap();
 }
 
+fn small_files(dir: &Path, count: usize) -> Vec<PathBuf> {
+    (0..count)
+        .map(|i| write(dir, &format!("s{i}"), &noise(100 + i * 7, i as u64 + 1000)))
+        .collect()
+}
+
+fn pack_files(store: &BlobStore, ext: &str) -> usize {
+    fs::read_dir(store.root().join("packs"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == ext)
+        })
+        .count()
+}
+
+#[test]
+fn a_batch_of_small_files_is_packed_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let paths = small_files(dir.path(), 300);
+    let reports = store.put_files(&paths, &Progress::default()).unwrap();
+    assert_eq!(
+        (pack_files(&store, "pack"), pack_files(&store, "idx")),
+        (1, 1)
+    );
+    assert!(
+        walk(&store.root().join("objects")).is_empty(),
+        "small blobs of a batch are packed"
+    );
+    let reopened = BlobStore::with_chunking(store.root(), small_chunking()).unwrap();
+    for (path, report) in paths.iter().zip(&reports) {
+        let data = fs::read(path).unwrap();
+        assert_eq!(report.digest, Digest::of(&data));
+        assert_eq!(reopened.get_bytes(&report.digest).unwrap(), data);
+        assert!(reopened.has(&report.digest));
+        assert_eq!(
+            reopened.stat(&report.digest).unwrap().size,
+            data.len() as u64
+        );
+    }
+    assert_eq!(reopened.list().unwrap().len(), 300);
+    assert!(reopened.verify(None).unwrap().corrupt.is_empty());
+    let again = reopened.put_files(&paths, &Progress::default()).unwrap();
+    assert!(again.iter().all(|r| r.bytes_written == 0));
+    assert_eq!(pack_files(&store, "pack"), 1);
+    // A single small put of packed content finds it too.
+    assert_eq!(
+        store
+            .put_bytes(&fs::read(&paths[0]).unwrap())
+            .unwrap()
+            .bytes_written,
+        0
+    );
+    let out = dir.path().join("exported");
+    assert_eq!(
+        store.export(&reports[5].digest, &out, true).unwrap(),
+        ExportMethod::Copy
+    );
+    assert_eq!(fs::read(&out).unwrap(), fs::read(&paths[5]).unwrap());
+}
+
+#[test]
+fn deleting_a_packed_blob_rewrites_its_pack_for_every_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let paths = small_files(dir.path(), 100);
+    let digests: Vec<Digest> = store
+        .put_files(&paths, &Progress::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.digest)
+        .collect();
+    // Another handle (think: another process) indexed the pack before the rewrite.
+    let other = BlobStore::with_chunking(store.root(), small_chunking()).unwrap();
+    assert!(store.delete(&digests[0]).unwrap());
+    assert!(!store.delete(&digests[0]).unwrap());
+    assert!(!store.has(&digests[0]));
+    assert!(matches!(
+        other.get_bytes(&digests[0]),
+        Err(Error::BlobNotFound { .. })
+    ));
+    for (path, digest) in paths.iter().zip(&digests).skip(1) {
+        assert_eq!(other.get_bytes(digest).unwrap(), fs::read(path).unwrap());
+    }
+    assert_eq!(pack_files(&store, "pack"), 1);
+    assert_eq!(store.list().unwrap().len(), 99);
+}
+
+#[test]
+fn gc_rewrites_or_removes_packs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let paths = small_files(dir.path(), 100);
+    let digests: Vec<Digest> = store
+        .put_files(&paths, &Progress::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.digest)
+        .collect();
+    let live: HashSet<Digest> = digests[..10].iter().copied().collect();
+    assert_eq!(
+        store
+            .gc(&live, Duration::from_secs(3600))
+            .unwrap()
+            .blobs_removed,
+        0
+    );
+    let before = store.usage().unwrap().bytes;
+    let report = store.gc(&live, Duration::ZERO).unwrap();
+    assert_eq!(report.blobs_removed, 90);
+    assert!(store.usage().unwrap().bytes < before);
+    assert_eq!(
+        store.list().unwrap().into_iter().collect::<HashSet<_>>(),
+        live
+    );
+    for (path, digest) in paths.iter().zip(&digests).take(10) {
+        assert_eq!(store.get_bytes(digest).unwrap(), fs::read(path).unwrap());
+    }
+    let report = store.gc(&HashSet::new(), Duration::ZERO).unwrap();
+    assert_eq!(report.blobs_removed, 10);
+    assert_eq!(
+        (pack_files(&store, "pack"), pack_files(&store, "idx")),
+        (0, 0)
+    );
+    assert!(store.list().unwrap().is_empty());
+}
+
+#[test]
+fn damage_inside_a_pack_is_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let paths = small_files(dir.path(), 80);
+    let digests: Vec<Digest> = store
+        .put_files(&paths, &Progress::default())
+        .unwrap()
+        .iter()
+        .map(|r| r.digest)
+        .collect();
+    let pack = walk(&store.root().join("packs"))
+        .into_iter()
+        .find(|p| p.extension().unwrap() == "pack")
+        .unwrap();
+    flip_first_byte(&pack);
+    let report = store.verify(None).unwrap();
+    assert_eq!(report.corrupt.len(), 1);
+    let damaged = report.corrupt[0].0;
+    assert!(matches!(
+        store.get_bytes(&damaged),
+        Err(Error::Corrupt { .. })
+    ));
+    assert_eq!(
+        digests
+            .iter()
+            .filter(|d| store.get_bytes(d).is_ok())
+            .count(),
+        79
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
     #[test]

@@ -5,6 +5,7 @@
 //! ROOT/objects/ab/abcd...   blobs stored whole (named by the digest of their content)
 //! ROOT/manifests/ab/abcd... blobs stored as chunks: the ordered list of their chunks
 //! ROOT/chunks/ab/abcd...    chunks (named by the digest of the chunk)
+//! ROOT/packs/ID.pack, ID.idx many small blobs in one file, and its index
 //! ROOT/*/ab/.put-XXXXXX     files being written, renamed into place in the same folder when
 //!                           complete (a rename across folders would take the filesystem-wide
 //!                           rename lock, which serialised batch puts at ~2,000 files/s here)
@@ -56,7 +57,11 @@ impl Layout {
         };
         let marker = root.join(MARKER);
         match fs::read_to_string(&marker) {
-            Ok(content) if content == MARKER_CONTENT => return Ok(layout),
+            Ok(content) if content == MARKER_CONTENT => {
+                // Stores made before packs existed get the folder on first open.
+                fs::create_dir_all(layout.packs_dir()).at("create folder", &layout.packs_dir())?;
+                return Ok(layout);
+            }
             Ok(_) => {
                 return Err(Error::NotAStore {
                     path: root.to_path_buf(),
@@ -75,7 +80,7 @@ impl Layout {
             }
             // Our own folders without the marker mean another process is creating the store
             // right now; creation is idempotent, so join in.
-            let known = ["objects", "manifests", "chunks"];
+            let known = ["objects", "manifests", "chunks", "packs"];
             for entry in fs::read_dir(root).at("list", root)? {
                 let name = entry.at("list", root)?.file_name();
                 let creating_marker = name.to_string_lossy().starts_with(".tmp");
@@ -98,6 +103,7 @@ impl Layout {
             let dir = self.kind_dir(kind);
             fs::create_dir_all(&dir).at("create folder", &dir)?;
         }
+        fs::create_dir_all(self.packs_dir()).at("create folder", &self.packs_dir())?;
         // The marker goes last: a store without it was never completely created.
         let marker = self.root.join(MARKER);
         let mut tmp = tempfile::NamedTempFile::new_in(&self.root).at("create", &marker)?;
@@ -109,6 +115,11 @@ impl Layout {
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Pack files: many small blobs each (see `pack.rs`).
+    pub(crate) fn packs_dir(&self) -> PathBuf {
+        self.root.join("packs")
     }
 
     pub(crate) fn kind_dir(&self, kind: Kind) -> PathBuf {

@@ -53,6 +53,8 @@ impl BlobStore {
     pub fn list(&self) -> Result<Vec<Digest>> {
         let mut digests = self.layout.list(Kind::Object)?;
         digests.extend(self.layout.list(Kind::Manifest)?);
+        self.refresh_packs()?;
+        digests.extend(self.packs().digests().copied());
         digests.sort_unstable();
         digests.dedup();
         Ok(digests)
@@ -60,7 +62,10 @@ impl BlobStore {
 
     /// Counts blobs and chunks and adds up the bytes they take.
     pub fn usage(&self) -> Result<Usage> {
-        let mut usage = Usage::default();
+        let mut usage = Usage {
+            blobs: self.list()?.len() as u64,
+            ..Usage::default()
+        };
         for kind in [Kind::Object, Kind::Manifest, Kind::Chunk] {
             let digests = self.layout.list(kind)?;
             let bytes: u64 = digests
@@ -68,9 +73,17 @@ impl BlobStore {
                 .map(|d| fs::metadata(self.layout.path(kind, d)).map_or(0, |m| m.len()))
                 .sum();
             usage.bytes += bytes;
-            match kind {
-                Kind::Chunk => usage.chunks += digests.len() as u64,
-                _ => usage.blobs += digests.len() as u64,
+            if kind == Kind::Chunk {
+                usage.chunks = digests.len() as u64;
+            }
+        }
+        let packs = self.layout.packs_dir();
+        for entry in fs::read_dir(&packs).at("list", &packs)? {
+            let entry = entry.at("list", &packs)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.ends_with(".pack") || name.ends_with(".idx") {
+                usage.bytes += entry.metadata().map_or(0, |m| m.len());
             }
         }
         Ok(usage)
@@ -105,7 +118,7 @@ impl BlobStore {
     /// Removes a blob; returns whether it was stored. Its chunks are reclaimed by [`Self::gc`]
     /// once no other blob uses them.
     pub fn delete(&self, digest: &Digest) -> Result<bool> {
-        let mut removed = false;
+        let mut removed = self.delete_packed(digest)?;
         for kind in [Kind::Object, Kind::Manifest] {
             let path = self.layout.path(kind, digest);
             match fs::remove_file(&path) {
@@ -143,6 +156,10 @@ impl BlobStore {
                 }
             }
         }
+        let packed = self.gc_packs(live, cutoff)?;
+        report.blobs_removed += packed.blobs;
+        report.bytes_freed += packed.bytes;
+        temps.extend(self.pack_leftovers()?);
         let (chunks, chunk_temps) = self.layout.scan(Kind::Chunk)?;
         temps.extend(chunk_temps);
         for digest in chunks {
@@ -175,6 +192,14 @@ impl BlobStore {
                     })
                 }
             }
+            Located::Packed(_) => match self.get_bytes(digest) {
+                Ok(_) => Ok(()),
+                Err(Error::Corrupt { detail, .. }) => Err(Error::Corrupt {
+                    digest: digest.to_hex(),
+                    detail,
+                }),
+                Err(err) => Err(err),
+            },
             Located::Chunked(manifest) => {
                 let mut whole = blake3::Hasher::new();
                 for chunk in &manifest.chunks {
@@ -202,6 +227,32 @@ impl BlobStore {
                 }
             }
         }
+    }
+}
+
+impl BlobStore {
+    /// Files in `packs/` that are not a live pack: temporaries of interrupted batches, packs
+    /// whose index never got renamed into place, and lock files of rewritten packs.
+    fn pack_leftovers(&self) -> Result<Vec<std::path::PathBuf>> {
+        let dir = self.layout.packs_dir();
+        let ids: HashSet<String> = self.pack_ids()?.into_iter().collect();
+        let mut leftovers = Vec::new();
+        for entry in fs::read_dir(&dir).at("list", &dir)? {
+            let path = entry.at("list", &dir)?.path();
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
+            let stem = path
+                .file_stem()
+                .and_then(|e| e.to_str())
+                .unwrap_or_default();
+            let live = ext == "idx" || (matches!(ext, "pack" | "lock") && ids.contains(stem));
+            if !live {
+                leftovers.push(path);
+            }
+        }
+        Ok(leftovers)
     }
 }
 

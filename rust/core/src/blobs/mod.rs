@@ -3,8 +3,9 @@
 //! A blob is named by the BLAKE3 digest of its full content (what `b3sum` prints). Small blobs are
 //! stored whole; blobs above [`Chunking::threshold`] are cut by content-defined chunking (FastCDC)
 //! into chunks that are stored once each, plus a manifest listing them, so a file that changed a
-//! little or grew at the end stores only its new chunks. Writes are atomic and durable when the
-//! call returns (see `write.rs`); reads verify the digest.
+//! little or grew at the end stores only its new chunks. Large batches of small blobs go into
+//! pack files (`pack.rs`), since creating a file is the main cost of storing a small one. Writes
+//! are atomic and durable when the call returns (see `write.rs`); reads verify the digest.
 //!
 //! Several processes may use one store at once: every write is a rename of identical bytes, and
 //! [`BlobStore::gc`] spares files younger than its grace period, which every put that finds its
@@ -14,18 +15,22 @@ mod digest;
 mod layout;
 mod maintenance;
 mod manifest;
+mod pack;
 mod put;
 mod read;
+mod repack;
 mod write;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use digest::Digest;
 pub use maintenance::{GcReport, Usage, VerifyReport};
 pub use read::{BlobStat, ExportMethod};
 
 use layout::Layout;
+use pack::PackIndex;
 
 use crate::Result;
 
@@ -114,6 +119,8 @@ impl Progress {
 pub struct BlobStore {
     layout: Layout,
     chunking: Chunking,
+    /// Packed blobs known to this process; clones of the store share it.
+    packs: Arc<RwLock<PackIndex>>,
 }
 
 impl BlobStore {
@@ -125,15 +132,32 @@ impl BlobStore {
     /// Opens the store with explicit chunking parameters.
     pub fn with_chunking(root: impl AsRef<Path>, chunking: Chunking) -> Result<Self> {
         check_chunking(&chunking)?;
+        let layout = Layout::open_or_create(root.as_ref())?;
+        let mut packs = PackIndex::default();
+        packs.refresh(&layout.packs_dir())?;
         Ok(Self {
-            layout: Layout::open_or_create(root.as_ref())?,
+            layout,
             chunking,
+            packs: Arc::new(RwLock::new(packs)),
         })
     }
 
     /// The store's folder.
     pub fn root(&self) -> &Path {
         self.layout.root()
+    }
+
+    pub(crate) fn packs(&self) -> RwLockReadGuard<'_, PackIndex> {
+        self.packs.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn packs_mut(&self) -> RwLockWriteGuard<'_, PackIndex> {
+        self.packs.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Loads packs written by other processes since the last look.
+    pub(crate) fn refresh_packs(&self) -> Result<()> {
+        self.packs_mut().refresh(&self.layout.packs_dir())
     }
 
     /// The chunking parameters in use.

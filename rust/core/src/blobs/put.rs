@@ -13,6 +13,7 @@ use rayon::prelude::*;
 use super::digest::Digest;
 use super::layout::Kind;
 use super::manifest::{ChunkRef, Manifest};
+use super::pack::{pack_path, PACKABLE_MAX, PACK_MIN_BATCH};
 use super::write::{exists_and_touch, Durability, Outcome, Writer};
 use super::{BlobStore, Progress, PutReport};
 use crate::error::IoContext;
@@ -59,7 +60,12 @@ impl BlobStore {
         progress
             .bytes_total
             .store(sizes.iter().sum(), Ordering::Relaxed);
-        let writer = Writer::new(&self.layout, Durability::Batch);
+        let mut writer = Writer::new(&self.layout, Durability::Batch);
+        if paths.len() >= PACK_MIN_BATCH {
+            // Dedup checks below consult the pack index in memory: bring it up to date once.
+            self.refresh_packs()?;
+            writer = writer.with_packs(&self.packs);
+        }
         let reports = io_pool().install(|| {
             paths
                 .par_iter()
@@ -113,13 +119,34 @@ impl BlobStore {
 
     fn put_whole(&self, data: &[u8], writer: &Writer<'_>) -> Result<PutReport> {
         let digest = Digest::of(data);
-        let outcome = writer.write(self.layout.path(Kind::Object, &digest), data)?;
+        let object = self.layout.path(Kind::Object, &digest);
+        let outcome = if writer.packing() && data.len() <= PACKABLE_MAX {
+            if self.is_packed_and_touch(&digest) || exists_and_touch(&object) {
+                Outcome::Existing
+            } else {
+                writer.pack(digest, data)?
+            }
+        } else if self.is_packed_and_touch(&digest) {
+            Outcome::Existing
+        } else {
+            writer.write(object, data)?
+        };
         Ok(PutReport {
             digest,
             size: data.len() as u64,
             bytes_written: outcome.bytes_written(),
             chunks: 1,
         })
+    }
+
+    /// Whether the pack index in memory lists `digest`; its pack's time is then refreshed, as
+    /// `exists_and_touch` does for files, so a concurrent `gc` spares it.
+    fn is_packed_and_touch(&self, digest: &Digest) -> bool {
+        let packs = self.packs();
+        let Some(entry) = packs.get(digest) else {
+            return false;
+        };
+        exists_and_touch(&pack_path(&self.layout.packs_dir(), &entry.pack))
     }
 
     /// Stores content above the chunking threshold that is in memory (or mapped).
@@ -141,7 +168,7 @@ impl BlobStore {
                 super::read::Located::Chunked(m) => {
                     u32::try_from(m.chunks.len()).unwrap_or(u32::MAX)
                 }
-                super::read::Located::Whole { .. } => 1,
+                super::read::Located::Whole { .. } | super::read::Located::Packed(_) => 1,
             };
             return Ok(PutReport {
                 digest,

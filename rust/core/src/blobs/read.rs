@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::digest::Digest;
 use super::layout::Kind;
 use super::manifest::Manifest;
+use super::pack::{read_entry, PackEntry};
 use super::BlobStore;
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -49,13 +50,23 @@ impl ExportMethod {
 pub(crate) enum Located {
     Whole { path: PathBuf, size: u64 },
     Chunked(Manifest),
+    Packed(PackEntry),
+}
+
+impl Located {
+    fn size(&self) -> u64 {
+        match self {
+            Located::Whole { size, .. } => *size,
+            Located::Chunked(m) => m.size,
+            Located::Packed(entry) => u64::from(entry.len),
+        }
+    }
 }
 
 impl BlobStore {
     /// Whether a blob with this digest is stored.
     pub fn has(&self, digest: &Digest) -> bool {
-        self.layout.path(Kind::Object, digest).exists()
-            || self.layout.path(Kind::Manifest, digest).exists()
+        self.locate(digest).is_ok()
     }
 
     /// Size and chunk count of a stored blob.
@@ -70,6 +81,11 @@ impl BlobStore {
                 size: m.size,
                 chunks: u32::try_from(m.chunks.len()).unwrap_or(u32::MAX),
                 chunked: true,
+            },
+            Located::Packed(entry) => BlobStat {
+                size: u64::from(entry.len),
+                chunks: 1,
+                chunked: false,
             },
         })
     }
@@ -86,10 +102,7 @@ impl BlobStore {
     /// On a digest mismatch the buffer holds the damaged bytes and the call fails.
     pub fn read_into(&self, digest: &Digest, buffer: &mut [u8]) -> Result<u64> {
         let located = self.locate(digest)?;
-        let size = match &located {
-            Located::Whole { size, .. } => *size,
-            Located::Chunked(m) => m.size,
-        };
+        let size = located.size();
         let Some(target) = usize::try_from(size).ok().and_then(|n| buffer.get_mut(..n)) else {
             return Err(Error::InvalidArgument(format!(
                 "buffer of {} bytes is too small for blob {digest} of {size} bytes; pass a buffer of at least {size} bytes",
@@ -110,6 +123,7 @@ impl BlobStore {
                     offset = end;
                 }
             }
+            Located::Packed(entry) => self.read_packed(digest, &entry, target)?,
         }
         check_digest(
             digest,
@@ -118,11 +132,37 @@ impl BlobStore {
         Ok(size)
     }
 
+    /// Reads a packed blob. Another process may have rewritten its pack (deleting a neighbour)
+    /// since this process indexed it: then the index is refreshed and the read tried again.
+    fn read_packed(&self, digest: &Digest, entry: &PackEntry, out: &mut [u8]) -> Result<()> {
+        let dir = self.layout.packs_dir();
+        match read_entry(&dir, entry, out) {
+            Ok(()) => Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                self.refresh_packs()?;
+                let moved = self
+                    .packs()
+                    .get(digest)
+                    .cloned()
+                    .ok_or_else(|| self.not_found(digest))?;
+                read_entry(&dir, &moved, out).map_err(|err| truncated(digest, &err))
+            }
+            Err(err) => Err(truncated(digest, &err)),
+        }
+    }
+
+    fn not_found(&self, digest: &Digest) -> Error {
+        Error::BlobNotFound {
+            digest: digest.to_hex(),
+            root: self.root().to_path_buf(),
+        }
+    }
+
     /// Writes the blob to `dest` atomically (a temporary file in `dest`'s folder, then a rename).
     /// With `link`, hard-links the stored file when it is stored whole and on the same
     /// filesystem (the result is read-only and shares the store's inode); otherwise clones it
-    /// copy-on-write where the filesystem can, else copies. Chunked blobs are always assembled
-    /// by copy, and checked against their digest on the way.
+    /// copy-on-write where the filesystem can, else copies. Chunked and packed blobs are always
+    /// assembled by copy, and checked against their digest on the way.
     pub fn export(&self, digest: &Digest, dest: &Path, link: bool) -> Result<ExportMethod> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -169,6 +209,14 @@ impl BlobStore {
                     (out.into_temp_path(), ExportMethod::Copy)
                 }
             }
+            Located::Packed(entry) => {
+                let mut data = vec![0u8; entry.len as usize];
+                self.read_packed(digest, &entry, &mut data)?;
+                check_digest(digest, Digest::of(&data))?;
+                let mut out = tmp_builder().tempfile_in(dir).at("create a file in", dir)?;
+                out.write_all(&data).at("write", dest)?;
+                (out.into_temp_path(), ExportMethod::Copy)
+            }
             Located::Chunked(manifest) => {
                 let mut out = tmp_builder().tempfile_in(dir).at("create a file in", dir)?;
                 let mut hasher = blake3::Hasher::new();
@@ -201,13 +249,20 @@ impl BlobStore {
         }
         let manifest_path = self.layout.path(Kind::Manifest, digest);
         match fs::read(&manifest_path) {
-            Ok(bytes) => Ok(Located::Chunked(Manifest::decode(&bytes, digest)?)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::BlobNotFound {
-                digest: digest.to_hex(),
-                root: self.root().to_path_buf(),
-            }),
-            Err(err) => Err(Error::io("read", &manifest_path, err)),
+            Ok(bytes) => return Ok(Located::Chunked(Manifest::decode(&bytes, digest)?)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(Error::io("read", &manifest_path, err)),
         }
+        if let Some(entry) = self.packs().get(digest) {
+            return Ok(Located::Packed(entry.clone()));
+        }
+        // Perhaps another process packed it since we last looked.
+        self.refresh_packs()?;
+        let packs = self.packs();
+        packs
+            .get(digest)
+            .map(|entry| Located::Packed(entry.clone()))
+            .ok_or_else(|| self.not_found(digest))
     }
 
     /// Reads one chunk of blob `blob` into `out` (exactly its length).

@@ -15,12 +15,14 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 use rayon::prelude::*;
 use tempfile::{Builder, TempPath};
 
+use super::digest::Digest;
 use super::layout::{Kind, Layout, TEMP_PREFIX};
+use super::pack::{PackBuilder, PackIndex};
 use crate::error::IoContext;
 use crate::{Error, Result};
 
@@ -62,6 +64,8 @@ pub(crate) struct Writer<'a> {
     layout: &'a Layout,
     durability: Durability,
     pending: Mutex<Pending>,
+    /// Set for batches large enough to pack their small blobs (see `pack.rs`).
+    packs: Option<(Mutex<PackBuilder>, &'a RwLock<PackIndex>)>,
 }
 
 impl<'a> Writer<'a> {
@@ -70,7 +74,35 @@ impl<'a> Writer<'a> {
             layout,
             durability,
             pending: Mutex::new(Pending::default()),
+            packs: None,
         }
+    }
+
+    /// Packs small blobs of this batch; committed packs are added to `index`.
+    pub(crate) fn with_packs(mut self, index: &'a RwLock<PackIndex>) -> Self {
+        debug_assert_eq!(self.durability, Durability::Batch);
+        let builder = PackBuilder::new(self.layout.packs_dir());
+        self.packs = Some((Mutex::new(builder), index));
+        self
+    }
+
+    /// Whether small blobs go into a pack.
+    pub(crate) fn packing(&self) -> bool {
+        self.packs.is_some()
+    }
+
+    /// Appends a small blob to this batch's pack (the caller checked it is not stored yet).
+    pub(crate) fn pack(&self, digest: Digest, data: &[u8]) -> Result<Outcome> {
+        let (builder, _) = self.packs.as_ref().expect("pack() needs with_packs()");
+        let added = builder
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(digest, data)?;
+        Ok(if added {
+            Outcome::Written(data.len() as u64)
+        } else {
+            Outcome::Existing
+        })
     }
 
     /// Stores `data` at `dest` unless a file is already there.
@@ -104,29 +136,61 @@ impl<'a> Writer<'a> {
         let pending = self
             .pending
             .into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if pending.renames.is_empty() {
+            .unwrap_or_else(PoisonError::into_inner);
+        let (packs, index) = match self.packs {
+            Some((builder, index)) => {
+                let builder = builder.into_inner().unwrap_or_else(PoisonError::into_inner);
+                (builder.finish()?, Some(index))
+            }
+            None => (Vec::new(), None),
+        };
+        if pending.renames.is_empty() && packs.is_empty() {
             return Ok(());
         }
-        let root = self.layout.root();
-        sync_filesystem(root, &pending.renames)?;
-        // Chunks and whole objects first (in parallel), manifests last: a manifest never names
-        // a chunk that is not yet visible.
+        // Data first (chunks, whole objects and pack files, in parallel), then what names it
+        // (manifests and pack indexes): nothing ever names a file that is not yet visible.
         let manifests = self.layout.kind_dir(Kind::Manifest);
-        let (chunks, tail): (Vec<_>, Vec<_>) = pending
+        let (mut data, mut names): (Vec<_>, Vec<_>) = pending
             .renames
             .into_iter()
-            .partition(|(_, dest)| !dest.starts_with(&manifests));
-        super::put::io_pool().install(|| {
-            chunks
-                .into_par_iter()
-                .with_min_len(256)
-                .try_for_each(|(tmp, dest)| persist(tmp, &dest))
-        })?;
-        for (tmp, dest) in tail {
-            persist(tmp, &dest)?;
+            .map(|(tmp, dest)| Rename {
+                tmp,
+                dest,
+                replace: true,
+            })
+            .partition(|r| !r.dest.starts_with(&manifests));
+        let mut committed = Vec::new();
+        for pack in packs {
+            // Pack ids are unique; refusing to replace makes a clash an error, never a loss.
+            data.push(Rename {
+                tmp: pack.pack.0,
+                dest: pack.pack.1,
+                replace: false,
+            });
+            names.push(Rename {
+                tmp: pack.index.0,
+                dest: pack.index.1,
+                replace: false,
+            });
+            committed.push((pack.id, pack.entries));
         }
-        sync_filesystem(root, &[])
+        let root = self.layout.root();
+        let temps: Vec<&TempPath> = data.iter().chain(&names).map(|r| &r.tmp).collect();
+        sync_filesystem(root, &temps)?;
+        super::put::io_pool().install(|| {
+            data.into_par_iter()
+                .with_min_len(256)
+                .try_for_each(Rename::apply)
+        })?;
+        names.into_iter().try_for_each(Rename::apply)?;
+        sync_filesystem(root, &[])?;
+        if let Some(index) = index {
+            let mut index = index.write().unwrap_or_else(PoisonError::into_inner);
+            for (id, entries) in committed {
+                index.insert_committed(&id, &entries);
+            }
+        }
+        Ok(())
     }
 
     fn write_temp(&self, dest: &Path, data: &[u8]) -> Result<TempPath> {
@@ -229,8 +293,26 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A temporary file to rename into place at commit.
+struct Rename {
+    tmp: TempPath,
+    dest: PathBuf,
+    replace: bool,
+}
+
+impl Rename {
+    fn apply(self) -> Result<()> {
+        if self.replace {
+            return persist(self.tmp, &self.dest);
+        }
+        self.tmp
+            .persist_noclobber(&self.dest)
+            .map_err(|err| Error::io("rename into", &self.dest, err.error))
+    }
+}
+
 /// Flushes the store's filesystem once (Linux `syncfs`); elsewhere each pending file is synced.
-fn sync_filesystem(root: &Path, pending: &[(TempPath, PathBuf)]) -> Result<()> {
+fn sync_filesystem(root: &Path, pending: &[&TempPath]) -> Result<()> {
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -248,9 +330,12 @@ fn sync_filesystem(root: &Path, pending: &[(TempPath, PathBuf)]) -> Result<()> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        pending.par_iter().try_for_each(|(tmp, dest)| {
-            File::open(tmp).and_then(|f| f.sync_all()).at("sync", dest)
-        })?;
+        for tmp in pending {
+            let path: &Path = tmp;
+            File::open(path)
+                .and_then(|f| f.sync_all())
+                .at("sync", path)?;
+        }
         sync_dir(root)
     }
 }
