@@ -256,3 +256,27 @@ def test_uppercase_digests_are_accepted(store: BlobStore) -> None:
     digest = store.put_bytes(b"case")
     assert store.get_bytes(digest.upper()) == b"case"
     assert store.stat(digest.upper()).digest == digest
+
+
+def test_large_batches_pack_small_blobs(store: BlobStore, tmp_path: Path) -> None:
+    paths = make_files(tmp_path / "many", 200, 2000)
+    digests = store.put_files(paths)
+    packs = store.root / "packs"
+    assert len(list(packs.glob("*.pack"))) == 1
+    assert len(list(packs.glob("*.idx"))) == 1
+    assert not [p for p in (store.root / "objects").rglob("*") if p.is_file()]
+    reopened = BlobStore(store.root)
+    assert set(reopened) == set(digests)
+    for path, digest in zip(paths, digests, strict=True):
+        assert reopened.get_bytes(digest) == path.read_bytes()
+        assert reopened.stat(digest).size == 2000
+    out = bytearray(2000)
+    assert reopened.read_into(digests[3], out) == 2000
+    assert bytes(out) == paths[3].read_bytes()
+    assert reopened.export(digests[4], tmp_path / "out.bin", link=True) == "copy"
+    assert reopened.verify().ok
+    assert reopened.delete(digests[0])
+    assert digests[0] not in store
+    assert store.get_bytes(digests[1]) == paths[1].read_bytes()  # the old handle follows
+    assert store.gc(digests[:10], grace_seconds=0).blobs_removed == 190
+    assert set(store) == set(digests[1:10])

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::digest::Digest;
 use super::layout::Kind;
 use super::manifest::Manifest;
-use super::pack::{read_entry, PackEntry};
+use super::pack::{pack_path, read_entry, PackEntry};
 use super::BlobStore;
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -253,10 +253,14 @@ impl BlobStore {
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
             Err(err) => return Err(Error::io("read", &manifest_path, err)),
         }
-        if let Some(entry) = self.packs().get(digest) {
-            return Ok(Located::Packed(entry.clone()));
+        let known = self.packs().get(digest).cloned();
+        if let Some(entry) = known {
+            // Another process may have rewritten that pack without this blob since.
+            if pack_path(&self.layout.packs_dir(), &entry.pack).exists() {
+                return Ok(Located::Packed(entry));
+            }
         }
-        // Perhaps another process packed it since we last looked.
+        // Perhaps another process packed or repacked it since we last looked.
         self.refresh_packs()?;
         let packs = self.packs();
         packs
