@@ -348,6 +348,13 @@ fn small_files(dir: &Path, count: usize) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Puts `count` small files in one batch; returns their paths and digests.
+fn put_small_files(store: &BlobStore, dir: &Path, count: usize) -> (Vec<PathBuf>, Vec<Digest>) {
+    let paths = small_files(dir, count);
+    let reports = store.put_files(&paths, &Progress::default()).unwrap();
+    (paths, reports.iter().map(|r| r.digest).collect())
+}
+
 fn pack_files(store: &BlobStore, ext: &str) -> usize {
     fs::read_dir(store.root().join("packs"))
         .unwrap()
@@ -411,13 +418,7 @@ fn a_batch_of_small_files_is_packed_and_reads_back() {
 fn deleting_a_packed_blob_rewrites_its_pack_for_every_reader() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
-    let paths = small_files(dir.path(), 100);
-    let digests: Vec<Digest> = store
-        .put_files(&paths, &Progress::default())
-        .unwrap()
-        .iter()
-        .map(|r| r.digest)
-        .collect();
+    let (paths, digests) = put_small_files(&store, dir.path(), 100);
     // Another handle (think: another process) indexed the pack before the rewrite.
     let other = BlobStore::with_chunking(store.root(), small_chunking()).unwrap();
     assert!(store.delete(&digests[0]).unwrap());
@@ -438,13 +439,7 @@ fn deleting_a_packed_blob_rewrites_its_pack_for_every_reader() {
 fn gc_rewrites_or_removes_packs() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
-    let paths = small_files(dir.path(), 100);
-    let digests: Vec<Digest> = store
-        .put_files(&paths, &Progress::default())
-        .unwrap()
-        .iter()
-        .map(|r| r.digest)
-        .collect();
+    let (paths, digests) = put_small_files(&store, dir.path(), 100);
     let live: HashSet<Digest> = digests[..10].iter().copied().collect();
     assert_eq!(
         store
@@ -477,13 +472,7 @@ fn gc_rewrites_or_removes_packs() {
 fn damage_inside_a_pack_is_found() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
-    let paths = small_files(dir.path(), 80);
-    let digests: Vec<Digest> = store
-        .put_files(&paths, &Progress::default())
-        .unwrap()
-        .iter()
-        .map(|r| r.digest)
-        .collect();
+    let (_, digests) = put_small_files(&store, dir.path(), 80);
     let pack = walk(&store.root().join("packs"))
         .into_iter()
         .find(|p| p.extension().unwrap() == "pack")

@@ -6,7 +6,7 @@
 //! ROOT/manifests/ab/abcd... blobs stored as chunks: the ordered list of their chunks
 //! ROOT/chunks/ab/abcd...    chunks (named by the digest of the chunk)
 //! ROOT/packs/ID.pack, ID.idx many small blobs in one file, and its index
-//! ROOT/*/ab/.put-XXXXXX     files being written, renamed into place in the same folder when
+//! ROOT/*/ab/.put-RANDOM     files being written, renamed into place in the same folder when
 //!                           complete (a rename across folders would take the filesystem-wide
 //!                           rename lock, which serialised batch puts at ~2,000 files/s here)
 //! ```
