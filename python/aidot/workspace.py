@@ -74,6 +74,10 @@ class Workspace:
         from aidot.store import MetadataStore
 
         with self._lock:
+            # cached_property does not lock: a second thread may get here meanwhile.
+            opened = self.__dict__.get("store")
+            if opened is not None:
+                return opened  # type: ignore[no-any-return]
             if self.db_uri.startswith("sqlite:///"):
                 Path(self.db_uri.removeprefix("sqlite:///")).parent.mkdir(
                     parents=True, exist_ok=True
