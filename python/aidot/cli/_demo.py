@@ -84,8 +84,9 @@ def demo_command(workspace: Path | None, keep: bool) -> None:
             f"{human_bytes(usage.bytes)} on disk for "
             f"{human_bytes(sum(r.content_bytes for r in reports))} of versioned content"
         )
-        data = _demo.default_data_folder(ws) / "embeddings.bin"
-        console.print(f"`b3sum {data}` prints {reports[-1].sample_digest}")
+        console.print(
+            f"embeddings.bin is blob {reports[-1].sample_digest} (what `b3sum` prints for it)"
+        )
         if temporary and not keep:
             console.print("[dim]workspace removed (use --keep or --workspace DIR to keep it)[/]")
         else:
