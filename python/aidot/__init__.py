@@ -8,7 +8,33 @@ from __future__ import annotations
 
 from aidot import errors
 from aidot._core import __version__
+from aidot._fluent import (
+    active_run,
+    end_run,
+    log_metric,
+    log_metrics,
+    log_param,
+    log_params,
+    set_tag,
+    set_tags,
+    start_run,
+)
 from aidot.blobs import BlobStore
 from aidot.workspace import Workspace, default_workspace
 
-__all__ = ["BlobStore", "Workspace", "__version__", "default_workspace", "errors"]
+__all__ = [
+    "BlobStore",
+    "Workspace",
+    "__version__",
+    "active_run",
+    "default_workspace",
+    "end_run",
+    "errors",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]

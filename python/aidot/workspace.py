@@ -25,6 +25,7 @@ from aidot.errors import InvalidArgumentError
 if TYPE_CHECKING:
     from aidot.blobs import BlobStore, GcReport
     from aidot.store import MetadataStore
+    from aidot.tracking import ExperimentTracker
 
 __all__ = ["Workspace", "default_workspace", "resolve_home"]
 
@@ -91,6 +92,13 @@ class Workspace:
 
         return BlobStore(self.blob_root)
 
+    @cached_property
+    def tracker(self) -> ExperimentTracker:
+        """Experiment tracking on this workspace (see :mod:`aidot.tracking`)."""
+        from aidot.tracking import ExperimentTracker
+
+        return ExperimentTracker(self.store)
+
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""
         _ = self.store, self.blobs
@@ -104,7 +112,10 @@ class Workspace:
         return self.blobs.gc(self.store.live_digests(), grace_seconds=grace)
 
     def close(self) -> None:
-        """Releases database connections; the workspace reopens on next use."""
+        """Flushes pending metrics and releases database connections; the workspace reopens
+        on next use."""
+        if "tracker" in self.__dict__:
+            self.__dict__.pop("tracker").close()
         if "store" in self.__dict__:
             self.__dict__.pop("store").close()
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001",)
+REVISIONS: tuple[str, ...] = ("0001", "0002")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -37,3 +37,80 @@ blob_refs = sa.Table(
 )
 """Which owner (a dataset version, a checkpoint, a run's artifact...) uses which blob. The live
 set for blob garbage collection is every digest listed here."""
+
+
+# --- experiment tracking (aidot.tracking) -------------------------------------------------------
+
+experiments = sa.Table(
+    "aidot_experiments",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("lifecycle", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+"""Experiments group runs; ``lifecycle`` is ``active`` or ``deleted`` (restorable)."""
+
+runs = sa.Table(
+    "aidot_runs",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column(
+        "experiment_id", sa.String(26), sa.ForeignKey("aidot_experiments.id"), nullable=False
+    ),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("parent_id", sa.String(26), nullable=True),
+    sa.Column("start_time", sa.BigInteger, nullable=False),
+    sa.Column("end_time", sa.BigInteger, nullable=True),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=False),
+    sa.Column("context", sa.Text, nullable=False),
+    sa.Index("ix_aidot_runs_experiment", "experiment_id", "start_time"),
+)
+"""Runs; ``context`` is the captured environment as JSON (git, command line, host, versions)."""
+
+params = sa.Table(
+    "aidot_params",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+tags = sa.Table(
+    "aidot_tags",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+metric_series = sa.Table(
+    "aidot_metric_series",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("points", sa.BigInteger, nullable=False),
+    sa.Column("chunks", sa.Integer, nullable=False),
+    sa.Column("last_step", sa.BigInteger, nullable=False),
+    sa.Column("last_value", sa.Float, nullable=True),
+    sa.Column("last_timestamp", sa.BigInteger, nullable=False),
+    sa.Column("downsample", sa.LargeBinary, nullable=False),
+)
+"""One row per metric of a run: the latest point (for searching and ordering) and a compact
+downsample of the whole series (min, max and last per bucket). ``last_value`` is NULL for NaN
+on SQLite, which cannot store NaN; the exact values live in the chunks."""
+
+metric_chunks = sa.Table(
+    "aidot_metric_chunks",
+    metadata,
+    sa.Column("run_id", sa.String(26), primary_key=True),
+    sa.Column("key", sa.String(250), primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("points", sa.Integer, nullable=False),
+    sa.Column("step_min", sa.BigInteger, nullable=False),
+    sa.Column("step_max", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+"""A series' points in order, a few thousand per row, compressed (see tracking/_series.py)."""

@@ -1,0 +1,101 @@
+"""Metric logging against the floors it is measured with (issue #3 targets, partly).
+
+Baselines run in the same session: appending a tuple to a list (the cheapest Python call that
+records a point) and `sqlite3.executemany` of one row per point (what a row-per-point store
+such as MLflow's pays at best). MLflow and W&B themselves are compared in a later issue step.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from aidot.store import MetadataStore
+from aidot.tracking import ExperimentTracker
+
+from .conftest import Comparison, record
+
+POINTS = 1_000_000
+
+
+def test_log_metric_call_cost(benchmark: pytest.FixtureRequest, tmp_path: Path) -> None:
+    tracker = ExperimentTracker(MetadataStore(f"sqlite:///{tmp_path / 'm.db'}"))
+    run = tracker.start_run("bench")
+    log = run.log_metric
+    calls = 100_000
+
+    def aidot_loop() -> None:
+        for i in range(calls):
+            log("loss", 0.5, i)
+
+    def list_loop() -> None:
+        sink: list[tuple[str, float, int]] = []
+        append = sink.append
+        for i in range(calls):
+            append(("loss", 0.5, i))
+
+    start = time.perf_counter()
+    list_loop()
+    baseline = (time.perf_counter() - start) / calls
+    benchmark.pedantic(aidot_loop, rounds=5)
+    per_call = benchmark.stats.stats.median / calls
+    record(
+        Comparison(
+            "log_metric call",
+            per_call,
+            "list.append of a tuple",
+            baseline,
+            "< 1.5 us per call",
+            note=f"({per_call * 1e6:.2f} us vs {baseline * 1e6:.2f} us)",
+        )
+    )
+    run.end()
+    tracker.close()
+
+
+def test_sustained_points_per_second(tmp_path: Path) -> None:
+    tracker = ExperimentTracker(MetadataStore(f"sqlite:///{tmp_path / 'm.db'}"))
+    run = tracker.start_run("bench")
+    start = time.perf_counter()
+    for i in range(POINTS):
+        run.log_metric("loss", 1.0 / (i + 1), i)
+    run.flush()
+    aidot_s = time.perf_counter() - start
+    assert len(tracker.get_metric_history(run.id, "loss")) == POINTS
+
+    db = sqlite3.connect(tmp_path / "rows.db")
+    db.execute("CREATE TABLE metrics (run TEXT, key TEXT, step INTEGER, value REAL, ts INTEGER)")
+    rows = [("r", "loss", i, 1.0 / (i + 1), i) for i in range(POINTS)]
+    start = time.perf_counter()
+    db.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", rows)
+    db.commit()
+    sqlite_s = time.perf_counter() - start
+    db.close()
+    record(
+        Comparison(
+            f"{POINTS:,} points logged, flushed, readable",
+            aidot_s,
+            "sqlite3.executemany, rows prepared",
+            sqlite_s,
+            ">= 500,000 points/s",
+            note=f"({POINTS / aidot_s:,.0f} points/s)",
+        )
+    )
+
+    start = time.perf_counter()
+    full = tracker.get_metric_history(run.id, "loss")
+    read_s = time.perf_counter() - start
+    start = time.perf_counter()
+    view = tracker.get_metric_history(run.id, "loss", max_points=1000)
+    view_s = time.perf_counter() - start
+    assert len(full) == POINTS
+    assert len(view) <= 1000
+    print(f"\nget_metric_history: {POINTS:,} points {read_s:.3f} s")
+    print(f"get_metric_history, 1,000-point view: {view_s * 1000:.1f} ms")
+    size = (tmp_path / "m.db").stat().st_size
+    print(f"storage: {size / POINTS:.1f} bytes per point (database file)")
+    run.end()
+    tracker.close()

@@ -1,0 +1,123 @@
+"""A run in progress: what the training loop logs to."""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from aidot._ids import now_ms
+from aidot.errors import InvalidArgumentError
+from aidot.tracking._validation import check_key, check_value
+
+if TYPE_CHECKING:
+    from aidot.tracking._tracker import ExperimentTracker
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run is in its life."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+class Run:
+    """An active run. Use it as a context manager (``with tracker.start_run() as run:``): it
+    ends FINISHED, FAILED when the block raises, or KILLED on Ctrl-C.
+
+    ``log_metric`` only queues the point; it reaches the store within the tracker's flush
+    interval, at :meth:`flush`, at :meth:`end`, or at interpreter exit.
+    """
+
+    def __init__(self, tracker: ExperimentTracker, run_id: str, experiment_id: str) -> None:
+        self.id = run_id
+        self.experiment_id = experiment_id
+        self._tracker = tracker
+        self._writer = tracker._writer
+        self._steps: dict[str, int] = {}
+        self._ended = False
+        self._on_end: Callable[[Run], None] | None = None
+
+    def __repr__(self) -> str:
+        return f"Run(id={self.id!r}, experiment_id={self.experiment_id!r})"
+
+    # --- metrics --------------------------------------------------------------------------
+
+    def log_metric(
+        self, key: str, value: float, step: int | None = None, timestamp: int | None = None
+    ) -> None:
+        """Records ``value`` for ``key``. ``step`` defaults to the number of points this run
+        object has logged for the key; ``timestamp`` (ms since the epoch) to now."""
+        steps = self._steps
+        if key not in steps:
+            check_key(key, "metric name")
+            steps[key] = 0
+        number = check_value(key, value)
+        if step is None:
+            step = steps[key]
+        steps[key] = step + 1
+        stamp = time.time_ns() // 1_000_000 if timestamp is None else int(timestamp)
+        self._writer.add((self.id, key, number, int(step), stamp))
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        """Records several metrics at the same step and time."""
+        stamp = time.time_ns() // 1_000_000
+        for key, value in metrics.items():
+            self.log_metric(key, value, step, stamp)
+
+    # --- params and tags ------------------------------------------------------------------
+
+    def log_param(self, key: str, value: Any) -> None:
+        """Records a parameter. Logging the same key again with another value is an error."""
+        self._tracker._log_params(self.id, {key: value})
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        """Records several parameters at once."""
+        self._tracker._log_params(self.id, params)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Sets a tag (tags, unlike params, may change)."""
+        self._tracker._set_tags(self.id, {key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Sets several tags at once."""
+        self._tracker._set_tags(self.id, tags)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Returns once every metric logged so far is in the store."""
+        self._writer.flush()
+
+    def end(self, status: RunStatus | str = RunStatus.FINISHED) -> None:
+        """Flushes and records the final status; ending twice does nothing."""
+        if self._ended:
+            return
+        final = RunStatus(status)
+        if final is RunStatus.RUNNING:
+            raise InvalidArgumentError("a run ends FINISHED, FAILED or KILLED, not RUNNING")
+        self._writer.flush()
+        self._tracker._end_run(self.id, final, now_ms())
+        self._ended = True
+        if self._on_end is not None:
+            self._on_end(self)
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None or (isinstance(exc, SystemExit) and exc.code in (0, None)):
+            self.end(RunStatus.FINISHED)
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end(RunStatus.KILLED)
+        else:
+            self.end(RunStatus.FAILED)

@@ -1,0 +1,313 @@
+"""ExperimentTracker: experiments, runs, params, tags and metrics in the workspace's stores."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aidot._ids import new_id, now_ms
+from aidot.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from aidot.store._schema import experiments, metric_series, params, runs, tags
+from aidot.tracking._context import capture_context
+from aidot.tracking._history import MetricHistory, read_history
+from aidot.tracking._run import Run, RunStatus
+from aidot.tracking._validation import check_key
+from aidot.tracking._writer import DEFAULT_INTERVAL_S, MetricWriter
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from aidot.store import MetadataStore
+
+DEFAULT_EXPERIMENT = "Default"
+_MAX_VALUE_LENGTH = 8000
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A named group of runs."""
+
+    id: str
+    name: str
+    lifecycle: str
+    """``active``, or ``deleted`` (hidden from listings, restorable)."""
+    created_at: int
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """Everything recorded about a run: status, times, params, tags, latest metrics, context."""
+
+    id: str
+    experiment_id: str
+    name: str
+    status: RunStatus
+    parent_id: str | None
+    start_time: int
+    end_time: int | None
+    params: dict[str, str] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    """The latest value of each metric."""
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+class ExperimentTracker:
+    """Tracks experiments and runs in a workspace (``ws.tracker``), as MLflow users expect.
+
+    Metric points go through a background writer that batches them every ``flush_interval``
+    seconds; ``synchronous=True`` writes each point before ``log_metric`` returns.
+    """
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        *,
+        flush_interval: float = DEFAULT_INTERVAL_S,
+        synchronous: bool = False,
+    ) -> None:
+        self._store = store
+        self._writer = MetricWriter(store, interval=flush_interval, synchronous=synchronous)
+
+    # --- experiments ----------------------------------------------------------------------
+
+    def create_experiment(self, name: str) -> Experiment:
+        """Creates an experiment; the name must be new (deleted experiments keep theirs)."""
+        _check_name(name, "experiment name")
+        now = now_ms()
+        row = {"id": new_id(), "name": name, "lifecycle": "active"}
+        try:
+            with self._store.write() as conn:
+                conn.execute(experiments.insert(), [{**row, "created_at": now, "updated_at": now}])
+        except AlreadyExistsError:
+            raise AlreadyExistsError(
+                f"an experiment named {name!r} exists already (perhaps deleted: restore it, "
+                "or pick another name)"
+            ) from None
+        return Experiment(row["id"], name, "active", now)
+
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """The experiment with this id."""
+        return self._one_experiment(experiments.c.id == experiment_id, f"id {experiment_id!r}")
+
+    def get_experiment_by_name(self, name: str) -> Experiment:
+        """The experiment with this name."""
+        return self._one_experiment(experiments.c.name == name, f"name {name!r}")
+
+    def list_experiments(self, *, include_deleted: bool = False) -> list[Experiment]:
+        """Experiments, oldest first."""
+        import sqlalchemy as sa
+
+        query = sa.select(experiments).order_by(experiments.c.created_at, experiments.c.id)
+        if not include_deleted:
+            query = query.where(experiments.c.lifecycle == "active")
+        with self._store.read() as conn:
+            return [_experiment(row) for row in conn.execute(query)]
+
+    def rename_experiment(self, experiment_id: str, new_name: str) -> Experiment:
+        """Gives an experiment a new (unused) name."""
+        _check_name(new_name, "experiment name")
+        self._update_experiment(experiment_id, name=new_name)
+        return self.get_experiment(experiment_id)
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        """Hides an experiment and its runs from listings; :meth:`restore_experiment` undoes it."""
+        self._update_experiment(experiment_id, lifecycle="deleted")
+
+    def restore_experiment(self, experiment_id: str) -> None:
+        """Brings back a deleted experiment."""
+        self._update_experiment(experiment_id, lifecycle="active")
+
+    # --- runs -----------------------------------------------------------------------------
+
+    def start_run(
+        self,
+        experiment: str | None = None,
+        *,
+        name: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+        parent: Run | str | None = None,
+    ) -> Run:
+        """Starts a run in ``experiment`` (a name; created when missing, default "Default").
+
+        ``parent`` (a run or its id) makes it a nested run. Use the result as a context
+        manager, or call :meth:`Run.end`.
+        """
+        exp = self._experiment_for_run(experiment or DEFAULT_EXPERIMENT)
+        parent_id = parent.id if isinstance(parent, Run) else parent
+        if parent_id is not None:
+            self.get_run(parent_id)  # fails clearly on an unknown parent
+        run_id = new_id()
+        now = now_ms()
+        row = {
+            "id": run_id,
+            "experiment_id": exp.id,
+            "name": name or f"run-{run_id[-6:]}",
+            "status": RunStatus.RUNNING.value,
+            "parent_id": parent_id,
+            "start_time": now,
+            "end_time": None,
+            "heartbeat_at": now,
+            "context": json.dumps(capture_context()),
+        }
+        with self._store.write() as conn:
+            conn.execute(runs.insert(), [row])
+        run = Run(self, run_id, exp.id)
+        if tags:
+            run.set_tags(tags)
+        return run
+
+    def get_run(self, run_id: str) -> RunInfo:
+        """Everything recorded about a run, with its metrics' latest values."""
+        import sqlalchemy as sa
+
+        with self._store.read() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise NotFoundError(f"no run with id {run_id!r}; check the id")
+            run_params = _key_values(conn, params, run_id)
+            run_tags = _key_values(conn, tags, run_id)
+            metric_rows = conn.execute(
+                sa.select(metric_series.c.key, metric_series.c.last_value).where(
+                    metric_series.c.run_id == run_id
+                )
+            )
+            metrics = {
+                key: float("nan") if value is None else float(value) for key, value in metric_rows
+            }
+        return RunInfo(
+            id=row.id,
+            experiment_id=row.experiment_id,
+            name=row.name,
+            status=RunStatus(row.status),
+            parent_id=row.parent_id,
+            start_time=row.start_time,
+            end_time=row.end_time,
+            params=run_params,
+            tags=run_tags,
+            metrics=metrics,
+            context=json.loads(row.context),
+        )
+
+    def get_metric_history(
+        self, run_id: str, key: str, max_points: int | None = None
+    ) -> MetricHistory:
+        """A metric's points; with ``max_points``, a downsample keeping min, max and last per
+        bucket when the series is longer, read without touching the full series."""
+        if max_points is not None and max_points < 1:
+            raise InvalidArgumentError(f"max_points must be at least 1, got {max_points}")
+        self.get_run(run_id)
+        with self._store.read() as conn:
+            return read_history(conn, run_id, key, max_points)
+
+    def flush(self) -> None:
+        """Returns once every metric logged so far, by any run of this tracker, is stored."""
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flushes and stops the background writer."""
+        self._writer.close()
+
+    # --- used by Run ----------------------------------------------------------------------
+
+    def _log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
+        import sqlalchemy as sa
+
+        wanted = {check_key(k, "param name"): _value_text(k, v) for k, v in values.items()}
+        with self._store.write() as conn:
+            have = _key_values(conn, params, run_id)
+            for key, value in wanted.items():
+                if key in have and have[key] != value:
+                    raise InvalidArgumentError(
+                        f"param {key!r} of run {run_id} is already {have[key]!r}; params do not "
+                        f"change (got {value!r}): use a tag, or start a new run"
+                    )
+            new = [
+                {"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in have
+            ]
+            if new:
+                conn.execute(sa.insert(params), new)
+
+    def _set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
+        wanted = {check_key(k, "tag name"): _value_text(k, v) for k, v in values.items()}
+        with self._store.write() as conn:
+            conn.execute(tags.delete().where(tags.c.run_id == run_id, tags.c.key.in_(wanted)))
+            conn.execute(
+                tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items()]
+            )
+
+    def _end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
+        with self._store.write() as conn:
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status.value, end_time=end_time, heartbeat_at=end_time)
+            )
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _experiment_for_run(self, name: str) -> Experiment:
+        try:
+            exp = self.get_experiment_by_name(name)
+        except NotFoundError:
+            try:
+                return self.create_experiment(name)
+            except AlreadyExistsError:  # created by another process meanwhile
+                return self.get_experiment_by_name(name)
+        if exp.lifecycle != "active":
+            raise InvalidArgumentError(
+                f"experiment {name!r} is deleted; restore it (restore_experiment) to add runs"
+            )
+        return exp
+
+    def _one_experiment(self, condition: Any, described: str) -> Experiment:
+        import sqlalchemy as sa
+
+        with self._store.read() as conn:
+            row = conn.execute(sa.select(experiments).where(condition)).first()
+        if row is None:
+            raise NotFoundError(
+                f"no experiment with {described}; list them with aidot experiments ls"
+            )
+        return _experiment(row)
+
+    def _update_experiment(self, experiment_id: str, **values: str) -> None:
+        self.get_experiment(experiment_id)
+        try:
+            with self._store.write() as conn:
+                conn.execute(
+                    experiments.update()
+                    .where(experiments.c.id == experiment_id)
+                    .values(updated_at=now_ms(), **values)
+                )
+        except AlreadyExistsError:
+            raise AlreadyExistsError(
+                f"an experiment named {values.get('name')!r} exists already"
+            ) from None
+
+
+def _experiment(row: Any) -> Experiment:
+    return Experiment(row.id, row.name, row.lifecycle, row.created_at)
+
+
+def _key_values(conn: sa.Connection, table: sa.Table, run_id: str) -> dict[str, str]:
+    import sqlalchemy as sa
+
+    query = sa.select(table.c.key, table.c.value).where(table.c.run_id == run_id)
+    return {str(key): str(value) for key, value in conn.execute(query)}
+
+
+def _check_name(name: object, what: str) -> None:
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise InvalidArgumentError(f"{what} must be a non-empty string of at most 255 characters")
+
+
+def _value_text(key: str, value: Any) -> str:
+    text = value if isinstance(value, str) else str(value)
+    if len(text) > _MAX_VALUE_LENGTH:
+        raise InvalidArgumentError(
+            f"value of {key!r} is {len(text)} characters long; the limit is {_MAX_VALUE_LENGTH}"
+        )
+    return text
