@@ -97,7 +97,7 @@ class Workspace:
         """Experiment tracking on this workspace (see :mod:`aidot.tracking`)."""
         from aidot.tracking import ExperimentTracker
 
-        return ExperimentTracker(self.store)
+        return ExperimentTracker(self.store, self.blobs)
 
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""

@@ -295,3 +295,65 @@ def test_workspace_tracker_is_flushed_on_close(tmp_path: Path) -> None:
     ws.close()  # flushes the writer
     assert Workspace(tmp_path / "ws").tracker.get_run(run.id).metrics == {"loss": 1.0}
     assert os.path.exists(tmp_path / "ws" / "aidot.db")
+
+
+def test_artifacts_go_to_the_blob_store(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    model_dir = tmp_path / "model"
+    (model_dir / "sub").mkdir(parents=True)
+    (model_dir / "weights.bin").write_bytes(b"\x00" * 1000)
+    (model_dir / "sub" / "config.json").write_text('{"layers": 3}')
+    notes = tmp_path / "notes.txt"
+    notes.write_text("first try")
+    with ws.tracker.start_run("e") as run:
+        run.log_artifact(notes)
+        run.log_artifact(notes, artifact_path="docs")
+        run.log_artifacts(model_dir, artifact_path="model")
+        run.log_dict({"lr": 0.1, "layers": [1, 2]}, "config/params.json")
+        run.log_text("hello", "readme.md")
+        with pytest.raises(InvalidArgumentError, match=r"\.\."):
+            run.log_text("escape", "../outside.txt")
+        with pytest.raises(InvalidArgumentError, match="relative"):
+            run.log_text("escape", "/etc/passwd")
+        with pytest.raises(InvalidArgumentError, match="not a folder"):
+            run.log_artifacts(notes)
+    paths = [a.path for a in ws.tracker.list_artifacts(run.id)]
+    assert paths == [
+        "config/params.json",
+        "docs/notes.txt",
+        "model/sub/config.json",
+        "model/weights.bin",
+        "notes.txt",
+        "readme.md",
+    ]
+    assert [a.path for a in ws.tracker.list_artifacts(run.id, "model")] == [
+        "model/sub/config.json",
+        "model/weights.bin",
+    ]
+    written = ws.tracker.download_artifacts(run.id, "model", tmp_path / "restored")
+    assert sorted(p.relative_to(tmp_path / "restored").as_posix() for p in written) == [
+        "model/sub/config.json",
+        "model/weights.bin",
+    ]
+    assert (tmp_path / "restored" / "model" / "sub" / "config.json").read_text() == '{"layers": 3}'
+    ws.tracker.download_artifacts(run.id, "config/params.json", tmp_path / "one")
+    import json
+
+    assert json.loads((tmp_path / "one" / "params.json").read_text()) == {
+        "lr": 0.1,
+        "layers": [1, 2],
+    }
+    with pytest.raises(NotFoundError, match="no artifact"):
+        ws.tracker.download_artifacts(run.id, "missing", tmp_path / "x")
+    # Garbage collection keeps what runs reference.
+    ws.blobs.put_bytes(b"unreferenced")
+    assert ws.gc(grace_seconds=0).blobs_removed == 1
+    assert (tmp_path / "restored").exists()
+    assert ws.blobs.verify().ok
+    assert len(list(ws.blobs)) == 5  # notes twice is one blob
+    ws.close()
+
+
+def test_trackers_without_a_blob_store_say_so(tracker: ExperimentTracker) -> None:
+    with tracker.start_run("e") as run, pytest.raises(InvalidArgumentError, match="blob store"):
+        run.log_text("x", "x.txt")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -114,3 +114,14 @@ metric_chunks = sa.Table(
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
 """A series' points in order, a few thousand per row, compressed (see tracking/_series.py)."""
+
+run_artifacts = sa.Table(
+    "aidot_run_artifacts",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
+    sa.Column("path", sa.String(1024), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Files a run logged: a relative path in the run's artifact tree and the blob holding it."""

@@ -4,8 +4,17 @@ Metric series are stored as compressed chunks with a running downsample (no row 
 and logging only queues points for a background writer, so a training loop never waits.
 """
 
+from aidot.tracking._artifacts import ArtifactInfo
 from aidot.tracking._history import MetricHistory
 from aidot.tracking._run import Run, RunStatus
 from aidot.tracking._tracker import Experiment, ExperimentTracker, RunInfo
 
-__all__ = ["Experiment", "ExperimentTracker", "MetricHistory", "Run", "RunInfo", "RunStatus"]
+__all__ = [
+    "ArtifactInfo",
+    "Experiment",
+    "ExperimentTracker",
+    "MetricHistory",
+    "Run",
+    "RunInfo",
+    "RunStatus",
+]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import enum
+import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from aidot._ids import now_ms
 from aidot.errors import InvalidArgumentError
+from aidot.tracking._artifacts import dict_bytes, join
 from aidot.tracking._validation import check_key, check_value
 
 if TYPE_CHECKING:
@@ -86,6 +89,46 @@ class Run:
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         """Sets several tags at once."""
         self._tracker._set_tags(self.id, tags)
+
+    # --- artifacts ------------------------------------------------------------------------
+
+    def log_artifact(
+        self, local_path: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Stores a file in the blob store as ``artifact_path/NAME`` of this run."""
+        path = Path(local_path)
+        self._tracker._artifacts_for(self.id).log_files(
+            self.id, [(path, join(artifact_path, path.name))]
+        )
+
+    def log_artifacts(
+        self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
+    ) -> None:
+        """Stores every file under a folder, keeping relative paths, in one parallel batch."""
+        root = Path(local_dir)
+        if not root.is_dir():
+            raise InvalidArgumentError(f"{root} is not a folder; use log_artifact for a file")
+        files = sorted(p for p in root.rglob("*") if p.is_file())
+        pairs = [(p, join(artifact_path, p.relative_to(root).as_posix())) for p in files]
+        self._tracker._artifacts_for(self.id).log_files(self.id, pairs)
+
+    def log_dict(self, dictionary: Any, artifact_file: str) -> None:
+        """Stores a dict as JSON (or YAML for a .yaml/.yml name)."""
+        data = dict_bytes(dictionary, artifact_file)
+        self._tracker._artifacts_for(self.id).log_bytes(self.id, data, artifact_file)
+
+    def log_text(self, text: str, artifact_file: str) -> None:
+        """Stores a string as a UTF-8 text file."""
+        self._tracker._artifacts_for(self.id).log_bytes(self.id, text.encode(), artifact_file)
+
+    def log_figure(self, figure: Any, artifact_file: str) -> None:
+        """Stores a matplotlib figure, in the format its name asks for (.png, .svg, .pdf)."""
+        import io
+
+        buffer = io.BytesIO()
+        suffix = PurePosixPath(artifact_file).suffix.lstrip(".") or "png"
+        figure.savefig(buffer, format=suffix)
+        self._tracker._artifacts_for(self.id).log_bytes(self.id, buffer.getvalue(), artifact_file)
 
     # --- lifecycle ------------------------------------------------------------------------
 

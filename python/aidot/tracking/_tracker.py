@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidot._ids import new_id, now_ms
 from aidot.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from aidot.store._schema import experiments, metric_series, params, runs, tags
+from aidot.tracking._artifacts import ArtifactInfo, ArtifactStore
 from aidot.tracking._context import capture_context
 from aidot.tracking._history import MetricHistory, read_history
 from aidot.tracking._run import Run, RunStatus
@@ -19,6 +22,7 @@ from aidot.tracking._writer import DEFAULT_INTERVAL_S, MetricWriter
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
+    from aidot.blobs import BlobStore
     from aidot.store import MetadataStore
 
 DEFAULT_EXPERIMENT = "Default"
@@ -64,11 +68,13 @@ class ExperimentTracker:
     def __init__(
         self,
         store: MetadataStore,
+        blobs: BlobStore | None = None,
         *,
         flush_interval: float = DEFAULT_INTERVAL_S,
         synchronous: bool = False,
     ) -> None:
         self._store = store
+        self._artifacts = ArtifactStore(store, blobs) if blobs is not None else None
         self._writer = MetricWriter(store, interval=flush_interval, synchronous=synchronous)
 
     # --- experiments ----------------------------------------------------------------------
@@ -202,6 +208,18 @@ class ExperimentTracker:
         with self._store.read() as conn:
             return read_history(conn, run_id, key, max_points)
 
+    def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactInfo]:
+        """The files a run logged (under ``path`` if given), sorted by path."""
+        self.get_run(run_id)
+        return self._artifacts_for(run_id).entries(run_id, path)
+
+    def download_artifacts(
+        self, run_id: str, path: str, dest: str | os.PathLike[str]
+    ) -> list[Path]:
+        """Writes an artifact file, or a folder of them, under ``dest``; returns the files."""
+        self.get_run(run_id)
+        return self._artifacts_for(run_id).download(run_id, path, dest)
+
     def flush(self) -> None:
         """Returns once every metric logged so far, by any run of this tracker, is stored."""
         self._writer.flush()
@@ -245,6 +263,14 @@ class ExperimentTracker:
                 .where(runs.c.id == run_id)
                 .values(status=status.value, end_time=end_time, heartbeat_at=end_time)
             )
+
+    def _artifacts_for(self, run_id: str) -> ArtifactStore:
+        if self._artifacts is None:
+            raise InvalidArgumentError(
+                f"run {run_id}: this tracker has no blob store for artifacts; use a "
+                "workspace's tracker (ws.tracker) or pass blobs= to ExperimentTracker"
+            )
+        return self._artifacts
 
     # --- helpers --------------------------------------------------------------------------
 
