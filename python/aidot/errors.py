@@ -9,6 +9,7 @@
     ├── AlreadyExistsError
     ├── InvalidArgumentError          (also ValueError)
     │   ├── InvalidDigestError        not a BLAKE3 hex digest
+    │   ├── InvalidFilterError        a search filter or order-by that does not parse
     │   ├── NotAFileError             a directory (or other non-file) where a file is expected
     │   └── NotAStoreError            a folder that does not hold an aidot blob store
     ├── IntegrityError                stored bytes no longer match their digest
@@ -31,6 +32,7 @@ __all__ = [
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidDigestError",
+    "InvalidFilterError",
     "NotAFileError",
     "NotAStoreError",
     "NotFoundError",
@@ -67,6 +69,10 @@ class InvalidArgumentError(AidotError, ValueError):
 
 class InvalidDigestError(InvalidArgumentError):
     """A string that is not a BLAKE3 digest (64 hexadecimal characters)."""
+
+
+class InvalidFilterError(InvalidArgumentError):
+    """A ``search_runs`` filter or order-by clause that does not parse."""
 
 
 class NotAFileError(InvalidArgumentError):

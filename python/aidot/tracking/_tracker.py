@@ -183,19 +183,88 @@ class ExperimentTracker:
             metrics = {
                 key: float("nan") if value is None else float(value) for key, value in metric_rows
             }
-        return RunInfo(
-            id=row.id,
-            experiment_id=row.experiment_id,
-            name=row.name,
-            status=RunStatus(row.status),
-            parent_id=row.parent_id,
-            start_time=row.start_time,
-            end_time=row.end_time,
-            params=run_params,
-            tags=run_tags,
-            metrics=metrics,
-            context=json.loads(row.context),
-        )
+        return _run_info(row, params=run_params, tags=run_tags, metrics=metrics)
+
+    def search_runs(
+        self,
+        experiments: list[str] | str | None = None,
+        filter: str | None = None,
+        order_by: list[str] | None = None,
+        max_results: int = 1000,
+    ) -> list[RunInfo]:
+        """Runs of ``experiments`` (names or ids; default all active) matching ``filter``,
+        sorted by ``order_by`` then newest first, in MLflow's syntax::
+
+            search_runs("churn", "metrics.loss < 0.1 and params.lr = '0.01'",
+                        order_by=["metrics.loss ASC"])
+
+        A filter that does not parse raises :class:`~aidot.errors.InvalidFilterError`.
+        """
+        import sqlalchemy as sa
+
+        from aidot.tracking._search import build_query, parse_filter, parse_order_by
+
+        if max_results < 1:
+            raise InvalidArgumentError(f"max_results must be at least 1, got {max_results}")
+        clauses = parse_filter(filter)
+        order = parse_order_by(order_by)
+        experiment_ids = self._experiment_ids(experiments)
+        with self._store.read() as conn:
+            ids = list(
+                conn.execute(build_query(experiment_ids, clauses, order, max_results)).scalars()
+            )
+            if not ids:
+                return []
+            rows = {r.id: r for r in conn.execute(sa.select(runs).where(runs.c.id.in_(ids)))}
+            by_run: dict[str, dict[str, dict[str, Any]]] = {
+                run_id: {"params": {}, "tags": {}, "metrics": {}} for run_id in ids
+            }
+            for table, field_name in ((params, "params"), (tags, "tags")):
+                query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
+                    table.c.run_id.in_(ids)
+                )
+                for run_id, key, value in conn.execute(query):
+                    by_run[run_id][field_name][key] = value
+            metric_query = sa.select(
+                metric_series.c.run_id, metric_series.c.key, metric_series.c.last_value
+            ).where(metric_series.c.run_id.in_(ids))
+            for run_id, key, value in conn.execute(metric_query):
+                by_run[run_id]["metrics"][key] = float("nan") if value is None else float(value)
+        return [_run_info(rows[run_id], **by_run[run_id]) for run_id in ids]
+
+    def search_runs_df(
+        self,
+        experiments: list[str] | str | None = None,
+        filter: str | None = None,
+        order_by: list[str] | None = None,
+        max_results: int = 1000,
+    ) -> Any:
+        """:meth:`search_runs` as a pandas DataFrame with ``params.*``, ``metrics.*`` and
+        ``tags.*`` columns, as MLflow's ``search_runs`` returns (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise InvalidArgumentError(
+                "search_runs_df needs pandas: pip install pandas (or use search_runs)"
+            ) from None
+        records = []
+        for info in self.search_runs(experiments, filter, order_by, max_results):
+            record: dict[str, Any] = {
+                "run_id": info.id,
+                "experiment_id": info.experiment_id,
+                "run_name": info.name,
+                "status": info.status.value,
+                "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
+                "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True)
+                if info.end_time
+                else None,
+                "parent_id": info.parent_id,
+            }
+            record.update({f"metrics.{k}": v for k, v in info.metrics.items()})
+            record.update({f"params.{k}": v for k, v in info.params.items()})
+            record.update({f"tags.{k}": v for k, v in info.tags.items()})
+            records.append(record)
+        return pd.DataFrame.from_records(records)
 
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None
@@ -288,6 +357,18 @@ class ExperimentTracker:
             )
         return exp
 
+    def _experiment_ids(self, experiments: list[str] | str | None) -> list[str]:
+        if experiments is None:
+            return [e.id for e in self.list_experiments()]
+        names = [experiments] if isinstance(experiments, str) else list(experiments)
+        ids = []
+        for name in names:
+            try:
+                ids.append(self.get_experiment_by_name(name).id)
+            except NotFoundError:
+                ids.append(self.get_experiment(name).id)
+        return ids
+
     def _one_experiment(self, condition: Any, described: str) -> Experiment:
         import sqlalchemy as sa
 
@@ -312,6 +393,24 @@ class ExperimentTracker:
             raise AlreadyExistsError(
                 f"an experiment named {values.get('name')!r} exists already"
             ) from None
+
+
+def _run_info(
+    row: Any, *, params: dict[str, str], tags: dict[str, str], metrics: dict[str, float]
+) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        experiment_id=row.experiment_id,
+        name=row.name,
+        status=RunStatus(row.status),
+        parent_id=row.parent_id,
+        start_time=row.start_time,
+        end_time=row.end_time,
+        params=params,
+        tags=tags,
+        metrics=metrics,
+        context=json.loads(row.context),
+    )
 
 
 def _experiment(row: Any) -> Experiment:
