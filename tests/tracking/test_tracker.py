@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -217,6 +218,51 @@ def test_kill_9_loses_at_most_the_last_interval(tmp_path: Path) -> None:
     assert len(history) >= 5000
     np.testing.assert_array_equal(history.values[:5000], np.arange(5000))
     assert tracker.get_run(proc.stdout.strip()).status is RunStatus.RUNNING
+    # Its heartbeat stopped with it: a reader with a short timeout sees it as crashed.
+    impatient = ExperimentTracker(tracker._store, synchronous=True, heartbeat_timeout=0.3)
+    time.sleep(0.5)
+    assert impatient.get_run(proc.stdout.strip()).status is RunStatus.CRASHED
+
+
+def test_live_runs_keep_their_heartbeat(tmp_path: Path) -> None:
+    store = MetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    tracker = ExperimentTracker(store, heartbeat_interval=0.1)
+    reader = ExperimentTracker(store, synchronous=True, heartbeat_timeout=0.5)
+    run = tracker.start_run("e")
+    time.sleep(1.0)
+    assert reader.get_run(run.id).status is RunStatus.RUNNING
+    run.end()
+    assert reader.get_run(run.id).status is RunStatus.FINISHED
+    with pytest.raises(InvalidArgumentError, match="CRASHED"):
+        tracker.start_run("e").end("CRASHED")
+    tracker.close()
+    reader.close()
+    store.close()
+
+
+def test_sigterm_ends_runs_killed_and_keeps_their_metrics(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        from aidot.store import MetadataStore
+        from aidot.tracking import ExperimentTracker
+        tracker = ExperimentTracker(MetadataStore(sys.argv[1]), flush_interval=60)
+        run = tracker.start_run("e")
+        print(run.id, flush=True)
+        for i in range(3000):
+            run.log_metric("loss", i)
+        os.kill(os.getpid(), signal.SIGTERM)
+        """
+    )
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    proc = subprocess.run(
+        [sys.executable, "-c", script, uri], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == -signal.SIGTERM, proc.stderr
+    tracker = ExperimentTracker(MetadataStore(uri), synchronous=True)
+    run_id = proc.stdout.strip()
+    assert tracker.get_run(run_id).status is RunStatus.KILLED
+    assert len(tracker.get_metric_history(run_id, "loss")) == 3000
 
 
 def test_processes_logging_into_one_sqlite_file_lose_nothing(tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ class RunStatus(str, enum.Enum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     KILLED = "KILLED"
+    CRASHED = "CRASHED"
+    """Never stored: a RUNNING run whose process stopped sending heartbeats."""
 
 
 class Run:
@@ -141,8 +143,8 @@ class Run:
         if self._ended:
             return
         final = RunStatus(status)
-        if final is RunStatus.RUNNING:
-            raise InvalidArgumentError("a run ends FINISHED, FAILED or KILLED, not RUNNING")
+        if final in (RunStatus.RUNNING, RunStatus.CRASHED):
+            raise InvalidArgumentError(f"a run ends FINISHED, FAILED or KILLED, not {final.value}")
         self._writer.flush()
         self._tracker._end_run(self.id, final, now_ms())
         self._ended = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,12 @@ from aidot.store._schema import experiments, metric_series, params, runs, tags
 from aidot.tracking._artifacts import ArtifactInfo, ArtifactStore
 from aidot.tracking._context import capture_context
 from aidot.tracking._history import MetricHistory, read_history
+from aidot.tracking._liveness import (
+    DEFAULT_HEARTBEAT_TIMEOUT_S,
+    HEARTBEAT_INTERVAL_S,
+    Heartbeat,
+    end_runs_on_sigterm,
+)
 from aidot.tracking._run import Run, RunStatus
 from aidot.tracking._validation import check_key
 from aidot.tracking._writer import DEFAULT_INTERVAL_S, MetricWriter
@@ -72,10 +79,17 @@ class ExperimentTracker:
         *,
         flush_interval: float = DEFAULT_INTERVAL_S,
         synchronous: bool = False,
+        heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
+        heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT_S,
     ) -> None:
         self._store = store
         self._artifacts = ArtifactStore(store, blobs) if blobs is not None else None
         self._writer = MetricWriter(store, interval=flush_interval, synchronous=synchronous)
+        self._heartbeat_interval = heartbeat_interval
+        self._heartbeat_timeout_ms = int(heartbeat_timeout * 1000)
+        self._heartbeat: Heartbeat | None = None
+        self._active: dict[str, Run] = {}
+        self._active_lock = threading.RLock()  # re-entered by the SIGTERM handler
 
     # --- experiments ----------------------------------------------------------------------
 
@@ -161,6 +175,11 @@ class ExperimentTracker:
         with self._store.write() as conn:
             conn.execute(runs.insert(), [row])
         run = Run(self, run_id, exp.id)
+        with self._active_lock:
+            self._active[run_id] = run
+            if self._heartbeat is None:
+                self._heartbeat = Heartbeat(self._beat, self._heartbeat_interval)
+        end_runs_on_sigterm(self)
         if tags:
             run.set_tags(tags)
         return run
@@ -183,7 +202,7 @@ class ExperimentTracker:
             metrics = {
                 key: float("nan") if value is None else float(value) for key, value in metric_rows
             }
-        return _run_info(row, params=run_params, tags=run_tags, metrics=metrics)
+        return self._info(row, params=run_params, tags=run_tags, metrics=metrics)
 
     def search_runs(
         self,
@@ -230,7 +249,7 @@ class ExperimentTracker:
             ).where(metric_series.c.run_id.in_(ids))
             for run_id, key, value in conn.execute(metric_query):
                 by_run[run_id]["metrics"][key] = float("nan") if value is None else float(value)
-        return [_run_info(rows[run_id], **by_run[run_id]) for run_id in ids]
+        return [self._info(rows[run_id], **by_run[run_id]) for run_id in ids]
 
     def search_runs_df(
         self,
@@ -294,8 +313,11 @@ class ExperimentTracker:
         self._writer.flush()
 
     def close(self) -> None:
-        """Flushes and stops the background writer."""
+        """Flushes and stops the background writer and the heartbeat."""
         self._writer.close()
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+            self._heartbeat = None
 
     # --- used by Run ----------------------------------------------------------------------
 
@@ -326,12 +348,30 @@ class ExperimentTracker:
             )
 
     def _end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
+        with self._active_lock:
+            self._active.pop(run_id, None)
         with self._store.write() as conn:
             conn.execute(
                 runs.update()
                 .where(runs.c.id == run_id)
                 .values(status=status.value, end_time=end_time, heartbeat_at=end_time)
             )
+
+    def _beat(self) -> None:
+        with self._active_lock:
+            ids = list(self._active)
+        if ids:
+            with self._store.write() as conn:
+                conn.execute(runs.update().where(runs.c.id.in_(ids)).values(heartbeat_at=now_ms()))
+
+    def _terminate_runs(self) -> None:
+        with self._active_lock:
+            active = list(self._active.values())
+        for run in active:
+            run.end(RunStatus.KILLED)
+
+    def _info(self, row: Any, **fields: Any) -> RunInfo:
+        return _run_info(row, timeout_ms=self._heartbeat_timeout_ms, **fields)
 
     def _artifacts_for(self, run_id: str) -> ArtifactStore:
         if self._artifacts is None:
@@ -396,13 +436,21 @@ class ExperimentTracker:
 
 
 def _run_info(
-    row: Any, *, params: dict[str, str], tags: dict[str, str], metrics: dict[str, float]
+    row: Any,
+    *,
+    timeout_ms: int,
+    params: dict[str, str],
+    tags: dict[str, str],
+    metrics: dict[str, float],
 ) -> RunInfo:
+    status = RunStatus(row.status)
+    if status is RunStatus.RUNNING and now_ms() - row.heartbeat_at > timeout_ms:
+        status = RunStatus.CRASHED
     return RunInfo(
         id=row.id,
         experiment_id=row.experiment_id,
         name=row.name,
-        status=RunStatus(row.status),
+        status=status,
         parent_id=row.parent_id,
         start_time=row.start_time,
         end_time=row.end_time,
