@@ -91,3 +91,46 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
     import blake3
 
     assert blake3.blake3(data).hexdigest() in proc.stdout.replace("\n", "")
+
+
+def test_tracking_commands(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    ws = Workspace(home)
+    runs = []
+    for lr in ("0.1", "0.01"):
+        with ws.tracker.start_run("churn", name=f"lr-{lr}") as tracked:
+            tracked.log_param("lr", lr)
+            for step in range(50):
+                tracked.log_metric("loss", float(lr) / (step + 1))
+            tracked.log_text("notes", "notes.txt")
+        runs.append(tracked.id)
+    ws.close()
+    code, out = run("experiments", "ls", "--workspace", str(home))
+    assert code == 0
+    assert "churn" in out
+    code, out = run(
+        "runs", "ls", "-e", "churn", "--order-by", "metrics.loss ASC", "--workspace", str(home)
+    )
+    assert code == 0
+    assert out.index("lr-0.01") < out.index("lr-0.1 ")
+    code, out = run("runs", "show", runs[0], "--workspace", str(home))
+    assert code == 0
+    assert "lr-0.1" in out
+    assert "notes.txt" in out
+    assert "FINISHED" in out
+    code, out = run("runs", "compare", *runs, "--workspace", str(home))
+    assert code == 0
+    assert "params.lr" in out
+    assert "metrics.loss" in out
+    png = tmp_path / "loss.png"
+    code, out = run(
+        "runs", "plot", *runs, "--metric", "loss", "-o", str(png), "--workspace", str(home)
+    )
+    assert code == 0, out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out = run("runs", "ls", "--filter", "loss <", "--workspace", str(home))
+    assert code == 1
+    assert "bad filter" in out
+    code, out = run("runs", "show", "0" * 26, "--workspace", str(home))
+    assert code == 1
+    assert "no run" in out

@@ -8,6 +8,7 @@ from aidot import __version__
 from aidot.cli._blobs import blobs_group
 from aidot.cli._demo import demo_command
 from aidot.cli._init import init_command
+from aidot.cli._tracking import experiments_group, runs_group
 
 __all__ = ["cli", "main"]
 
@@ -21,6 +22,8 @@ def cli() -> None:
 cli.add_command(init_command)
 cli.add_command(demo_command)
 cli.add_command(blobs_group)
+cli.add_command(experiments_group)
+cli.add_command(runs_group)
 
 
 def main() -> None:
