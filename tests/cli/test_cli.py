@@ -87,6 +87,12 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
     ws = Workspace(tmp_path / "demo")
     assert len(ws.store.blob_refs("demo/dataset@v2")) == 1_500 + 100 + 1 + 1
     assert ws.blobs.verify().ok
+    assert "trained on" in proc.stdout
+    (trained,) = ws.tracker.search_runs("demo")
+    assert trained.params["epochs"] == "300"
+    assert trained.metrics["accuracy"] > 0.9
+    assert len(ws.tracker.get_metric_history(trained.id, "loss")) == 300
+    assert [a.path for a in ws.tracker.list_artifacts(trained.id)] == ["model/weights.json"]
     data = (tmp_path / "demo" / "demo-data" / "embeddings.bin").read_bytes()
     import blake3
 

@@ -58,7 +58,7 @@ def demo_command(workspace: Path | None, keep: bool) -> None:
 
                 return update
 
-            reports = _demo.run(
+            reports, training = _demo.run(
                 ws,
                 _demo.default_data_folder(ws),
                 step=lambda text: bars.console.print(f"[cyan]>[/] {text}"),
@@ -87,10 +87,15 @@ def demo_command(workspace: Path | None, keep: bool) -> None:
         console.print(
             f"embeddings.bin is blob {reports[-1].sample_digest} (what `b3sum` prints for it)"
         )
+        console.print(
+            f"trained on {training.rows:,} rows for {training.epochs} epochs: accuracy "
+            f"{training.accuracy:.3f}, loss {training.final_loss:.4f} (run {training.run_id})"
+        )
         if temporary and not keep:
             console.print("[dim]workspace removed (use --keep or --workspace DIR to keep it)[/]")
         else:
             console.print(f"inspect it with: aidot blobs stats --workspace {ws.home}")
+            console.print(f"  and: aidot runs show {training.run_id} --workspace {ws.home}")
     finally:
         ws.close()
         if temporary and not keep:
