@@ -13,14 +13,22 @@ import atexit
 import threading
 import weakref
 from collections import deque
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from aidot.errors import StorageError
 from aidot.store._schema import metric_chunks, metric_series
-from aidot.tracking._series import CHUNK_POINTS, Downsample, decode_chunk, encode_chunk
+from aidot.tracking._series import (
+    CHUNK_POINTS,
+    F64,
+    I64,
+    Downsample,
+    decode_chunk,
+    encode_chunk,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -76,6 +84,11 @@ class MetricWriter:
         else:
             self._queue.append(point)
 
+    def add_function(self) -> Callable[[Point], None]:
+        """The cheapest callable that adds a point: the queue's own ``append`` when
+        asynchronous (saves a Python call per point in the training loop)."""
+        return self.add if self._synchronous else self._queue.append
+
     def flush(self) -> None:
         """Returns once every point added before the call is in the store."""
         if self._synchronous or self._thread is None:
@@ -109,15 +122,15 @@ class MetricWriter:
             self._drain()
 
     def _drain(self) -> None:
-        points: list[Point] = []
-        waiters: list[threading.Event] = []
         queue = self._queue
-        while queue:
-            item = queue.popleft()
-            if isinstance(item, threading.Event):
-                waiters.append(item)
-            else:
-                points.append(item)
+        popleft = queue.popleft
+        # Take only what is queued now (producers keep appending behind it), in one pass:
+        # at a million points a second, a per-item Python loop here was most of the cost.
+        items = [popleft() for _ in range(len(queue))]
+        waiters = [x for x in items if isinstance(x, threading.Event)]
+        points = cast(
+            "list[Point]", [x for x in items if x.__class__ is tuple] if waiters else items
+        )
         try:
             if points:
                 self._write(points)
@@ -130,23 +143,37 @@ class MetricWriter:
             for waiter in waiters:
                 waiter.set()
 
-    def _write(self, points: Iterable[Point]) -> None:
-        series: dict[tuple[str, str], list[Point]] = {}
-        for point in points:
-            series.setdefault((point[0], point[1]), []).append(point)
+    def _write(self, points: list[Point]) -> None:
+        # C-level column extraction: zip(*points) over a million tuples cost 0.8 s here,
+        # map(itemgetter) 0.03 s a column.
+        n = len(points)
+        series: dict[tuple[str, str], int] = {}
+        codes = np.fromiter(
+            [series.setdefault(pair, len(series)) for pair in map(itemgetter(0, 1), points)],
+            np.int64,
+            n,
+        )
+        all_values = np.fromiter(map(itemgetter(2), points), np.float64, n)
+        all_steps = np.fromiter(map(itemgetter(3), points), np.int64, n)
+        all_stamps = np.fromiter(map(itemgetter(4), points), np.int64, n)
         with self._write_lock, self._store.write() as conn:
-            for (run_id, key), rows in series.items():
-                _append_series(conn, run_id, key, rows)
+            for (run_id, key), code in series.items():
+                if len(series) == 1:
+                    part = (all_values, all_steps, all_stamps)
+                else:
+                    mask = codes == code
+                    part = (all_values[mask], all_steps[mask], all_stamps[mask])
+                _append_series(conn, run_id, key, part)
 
 
-def _append_series(conn: sa.Connection, run_id: str, key: str, rows: list[Point]) -> None:
+def _append_series(
+    conn: sa.Connection, run_id: str, key: str, points: tuple[F64, I64, I64]
+) -> None:
     """Appends points to one series: tops up its last chunk, adds new chunks, updates the
     series row (latest point and downsample)."""
     import sqlalchemy as sa
 
-    values = np.fromiter((r[2] for r in rows), np.float64, len(rows))
-    steps = np.fromiter((r[3] for r in rows), np.int64, len(rows))
-    stamps = np.fromiter((r[4] for r in rows), np.int64, len(rows))
+    values, steps, stamps = points
     where = (metric_series.c.run_id == run_id) & (metric_series.c.key == key)
     current = conn.execute(sa.select(metric_series).where(where)).first()
     seq = 0
@@ -195,7 +222,7 @@ def _append_series(conn: sa.Connection, run_id: str, key: str, rows: list[Point]
     conn.execute(metric_chunks.insert(), chunk_rows)
     last_value = float(values[-1])
     row = {
-        "points": count + len(rows),
+        "points": count + len(steps),
         "chunks": seq,
         "last_step": int(steps[-1]),
         "last_value": None if np.isnan(last_value) else last_value,
