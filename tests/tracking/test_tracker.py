@@ -403,3 +403,21 @@ def test_artifacts_go_to_the_blob_store(tmp_path: Path) -> None:
 def test_trackers_without_a_blob_store_say_so(tracker: ExperimentTracker) -> None:
     with tracker.start_run("e") as run, pytest.raises(InvalidArgumentError, match="blob store"):
         run.log_text("x", "x.txt")
+
+
+def test_log_figure_stores_a_rendered_image(tmp_path: Path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ws = Workspace(tmp_path / "ws")
+    figure, axes = plt.subplots()
+    axes.plot([0, 1, 2], [3, 1, 2])
+    with ws.tracker.start_run("e") as run:
+        run.log_figure(figure, "plots/curve.png")
+        run.log_figure(figure, "plots/curve.svg")
+    plt.close(figure)
+    (png, svg) = ws.tracker.list_artifacts(run.id, "plots")
+    assert ws.blobs.get_bytes(png.digest)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in ws.blobs.get_bytes(svg.digest)[:400]
+    ws.close()
