@@ -70,21 +70,23 @@ runs = sa.Table(
 )
 """Runs; ``context`` is the captured environment as JSON (git, command line, host, versions)."""
 
-params = sa.Table(
-    "aidot_params",
-    metadata,
-    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
-    sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
 
-tags = sa.Table(
-    "aidot_tags",
-    metadata,
-    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
-    sa.Column("key", sa.String(250), primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-)
+def _run_key_values(name: str) -> sa.Table:
+    """A run's string key/value pairs: its params, or its tags."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
+        sa.Column("key", sa.String(250), primary_key=True),
+        sa.Column("value", sa.Text, nullable=False),
+    )
+
+
+params = _run_key_values("aidot_params")
+"""A run's parameters; a key's value never changes once logged."""
+
+tags = _run_key_values("aidot_tags")
+"""A run's tags; values may be replaced."""
 
 metric_series = sa.Table(
     "aidot_metric_series",
