@@ -7,6 +7,7 @@ such as MLflow's pays at best). MLflow and W&B themselves are compared in a late
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -98,4 +99,38 @@ def test_sustained_points_per_second(tmp_path: Path) -> None:
     size = (tmp_path / "m.db").stat().st_size
     print(f"storage: {size / POINTS:.1f} bytes per point (database file)")
     run.end()
+    tracker.close()
+
+
+def test_search_runs_over_10000_runs(tmp_path: Path) -> None:
+    runs = int(os.environ.get("AIDOT_BENCH_RUNS", "10000"))
+    tracker = ExperimentTracker(MetadataStore(f"sqlite:///{tmp_path / 'm.db'}"))
+    start = time.perf_counter()
+    for i in range(runs):
+        with tracker.start_run("search") as run:
+            run.log_params({f"p{j}": f"{(i * 7 + j) % 13}" for j in range(10)})
+            run.log_metrics({f"m{j}": ((i * 31 + j) % 997) / 997 for j in range(10)}, step=0)
+    tracker.flush()
+    setup_s = time.perf_counter() - start
+    query = "metrics.m1 < 0.5 and params.p2 = '3'"
+    timings = []
+    for _ in range(5):
+        start = time.perf_counter()
+        found = tracker.search_runs("search", query, order_by=["metrics.m0 DESC"], max_results=100)
+        timings.append(time.perf_counter() - start)
+    assert found
+    assert all(r.metrics["m1"] < 0.5 and r.params["p2"] == "3" for r in found)
+    best = sorted(timings)[len(timings) // 2]
+    per_run_ms = setup_s / runs * 1000
+    print(f"\nsetup {runs:,} runs through the API: {setup_s:.1f} s ({per_run_ms:.1f} ms a run)")
+    record(
+        Comparison(
+            f"search_runs over {runs:,} runs (filter + order, 100 results)",
+            best,
+            "target",
+            0.3,
+            "< 0.3 s",
+            note=f"({best * 1000:.0f} ms)",
+        )
+    )
     tracker.close()

@@ -421,3 +421,31 @@ def test_log_figure_stores_a_rendered_image(tmp_path: Path) -> None:
     assert ws.blobs.get_bytes(png.digest)[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in ws.blobs.get_bytes(svg.digest)[:400]
     ws.close()
+
+
+def test_context_records_the_git_commit_and_dirty_flag(
+    tracker: ExperimentTracker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aidot.tracking import _context
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    (repo / "train.py").write_text("print('v1')\n")
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "v1"], cwd=repo, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    monkeypatch.chdir(repo)
+    _context._git_cache.clear()
+    with tracker.start_run("e") as clean:
+        pass
+    (repo / "train.py").write_text("print('v2')\n")
+    _context._git_cache.clear()
+    with tracker.start_run("e") as dirty:
+        pass
+    assert tracker.get_run(clean.id).context["git_commit"] == head
+    assert tracker.get_run(clean.id).context["git_dirty"] is False
+    assert tracker.get_run(dirty.id).context["git_dirty"] is True
