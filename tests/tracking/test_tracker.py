@@ -69,6 +69,8 @@ def test_run_ends_finished_failed_or_killed(tracker: ExperimentTracker) -> None:
         raise KeyboardInterrupt
     assert tracker.get_run(killed.id).status is RunStatus.KILLED
     assert run.id < failing.id < killed.id  # ids sort by creation time
+    assert tracker.count_runs("e") == 3
+    assert tracker.count_runs(tracker.get_experiment_by_name("e").id) == 3
 
 
 def test_nested_runs_and_context(tracker: ExperimentTracker) -> None:

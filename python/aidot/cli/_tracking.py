@@ -47,8 +47,8 @@ def experiments_ls(include_deleted: bool, workspace: Path | None) -> None:
     table = Table("name", "state", "created (UTC)", "runs")
     table.add_column("id", overflow="fold")
     for exp in ws.tracker.list_experiments(include_deleted=include_deleted):
-        count = len(ws.tracker.search_runs(exp.id, max_results=100_000))
-        table.add_row(exp.name, exp.lifecycle, _time(exp.created_at), str(count), exp.id)
+        count = ws.tracker.count_runs(exp.id)
+        table.add_row(exp.name, exp.lifecycle, _time(exp.created_at), f"{count:,}", exp.id)
     console.print(table)
 
 

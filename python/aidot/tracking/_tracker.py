@@ -158,7 +158,7 @@ class ExperimentTracker:
         exp = self._experiment_for_run(experiment or DEFAULT_EXPERIMENT)
         parent_id = parent.id if isinstance(parent, Run) else parent
         if parent_id is not None:
-            self.get_run(parent_id)  # fails clearly on an unknown parent
+            self._require_run(parent_id)  # fails clearly on an unknown parent
         run_id = new_id()
         now = now_ms()
         row = {
@@ -191,7 +191,7 @@ class ExperimentTracker:
         with self._store.read() as conn:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
             if row is None:
-                raise NotFoundError(f"no run with id {run_id!r}; check the id")
+                raise _no_run(run_id)
             run_params = _key_values(conn, params, run_id)
             run_tags = _key_values(conn, tags, run_id)
             metric_rows = conn.execute(
@@ -292,20 +292,20 @@ class ExperimentTracker:
         bucket when the series is longer, read without touching the full series."""
         if max_points is not None and max_points < 1:
             raise InvalidArgumentError(f"max_points must be at least 1, got {max_points}")
-        self.get_run(run_id)
         with self._store.read() as conn:
+            _require_run(conn, run_id)
             return read_history(conn, run_id, key, max_points)
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactInfo]:
         """The files a run logged (under ``path`` if given), sorted by path."""
-        self.get_run(run_id)
+        self._require_run(run_id)
         return self._artifacts_for(run_id).entries(run_id, path)
 
     def download_artifacts(
         self, run_id: str, path: str, dest: str | os.PathLike[str]
     ) -> list[Path]:
         """Writes an artifact file, or a folder of them, under ``dest``; returns the files."""
-        self.get_run(run_id)
+        self._require_run(run_id)
         return self._artifacts_for(run_id).download(run_id, path, dest)
 
     def flush(self) -> None:
@@ -356,6 +356,19 @@ class ExperimentTracker:
                 .where(runs.c.id == run_id)
                 .values(status=status.value, end_time=end_time, heartbeat_at=end_time)
             )
+
+    def count_runs(self, experiment: str) -> int:
+        """How many runs an experiment (name or id) has."""
+        import sqlalchemy as sa
+
+        (experiment_id,) = self._experiment_ids(experiment)
+        query = sa.select(sa.func.count()).where(runs.c.experiment_id == experiment_id)
+        with self._store.read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def _require_run(self, run_id: str) -> None:
+        with self._store.read() as conn:
+            _require_run(conn, run_id)
 
     def _beat(self) -> None:
         with self._active_lock:
@@ -433,6 +446,19 @@ class ExperimentTracker:
             raise AlreadyExistsError(
                 f"an experiment named {values.get('name')!r} exists already"
             ) from None
+
+
+def _no_run(run_id: str) -> NotFoundError:
+    return NotFoundError(f"no run with id {run_id!r}; check the id")
+
+
+def _require_run(conn: sa.Connection, run_id: str) -> None:
+    """Raises NotFoundError for an unknown run, at the cost of one indexed lookup (rather
+    than loading the run's params, tags and metrics only to throw them away)."""
+    import sqlalchemy as sa
+
+    if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        raise _no_run(run_id)
 
 
 def _run_info(
