@@ -113,12 +113,12 @@ impl PyBlobStore {
 
     fn get_bytes<'py>(&self, py: Python<'py>, digest_hex: &str) -> PyResult<Bound<'py, PyBytes>> {
         let d = digest(digest_hex)?;
-        let size = detach(py, || self.inner.stat(&d))?.size;
-        let size = usize::try_from(size)
+        let blob = detach(py, || self.inner.open_blob(&d))?;
+        let size = usize::try_from(blob.size())
             .map_err(|_| InvalidArgumentError::new_err("blob too large for memory"))?;
         // Reads straight into the new bytes object: one copy from the page cache, no more.
         PyBytes::new_with(py, size, |buffer| {
-            detach(py, || self.inner.read_into(&d, buffer)).map(|_| ())
+            detach(py, || blob.read_into(buffer)).map(|_| ())
         })
     }
 

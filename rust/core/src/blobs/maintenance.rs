@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::digest::Digest;
 use super::layout::Kind;
-use super::read::Located;
+use super::read::{Located, OpenBlob};
 use super::BlobStore;
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -192,14 +192,15 @@ impl BlobStore {
                     })
                 }
             }
-            Located::Packed(_) => match self.get_bytes(digest) {
-                Ok(_) => Ok(()),
-                Err(Error::Corrupt { detail, .. }) => Err(Error::Corrupt {
-                    digest: digest.to_hex(),
-                    detail,
-                }),
-                Err(err) => Err(err),
-            },
+            located @ Located::Packed(_) => {
+                let blob = OpenBlob {
+                    store: self,
+                    digest: *digest,
+                    located,
+                };
+                let mut bytes = vec![0u8; blob.size() as usize];
+                blob.read_into(&mut bytes).map(|_| ())
+            }
             Located::Chunked(manifest) => {
                 let mut whole = blake3::Hasher::new();
                 for chunk in &manifest.chunks {

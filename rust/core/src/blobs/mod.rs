@@ -27,7 +27,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use digest::Digest;
 pub use maintenance::{GcReport, Usage, VerifyReport};
-pub use read::{BlobStat, ExportMethod};
+pub use read::{BlobStat, ExportMethod, OpenBlob};
 
 use layout::Layout;
 use pack::PackIndex;

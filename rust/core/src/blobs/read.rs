@@ -92,44 +92,25 @@ impl BlobStore {
 
     /// The whole content, checked against its digest.
     pub fn get_bytes(&self, digest: &Digest) -> Result<Vec<u8>> {
-        let size = self.stat(digest)?.size;
-        let mut out = vec![0u8; usize::try_from(size).expect("blob fits in memory")];
-        self.read_into(digest, &mut out)?;
+        let blob = self.open_blob(digest)?;
+        let mut out = vec![0u8; usize::try_from(blob.size()).expect("blob fits in memory")];
+        blob.read_into(&mut out)?;
         Ok(out)
+    }
+
+    /// Finds a blob once, to learn its size and then read it without looking it up again.
+    pub fn open_blob(&self, digest: &Digest) -> Result<OpenBlob<'_>> {
+        Ok(OpenBlob {
+            store: self,
+            digest: *digest,
+            located: self.locate(digest)?,
+        })
     }
 
     /// Reads the content into the start of `buffer` (no intermediate copy) and returns its size.
     /// On a digest mismatch the buffer holds the damaged bytes and the call fails.
     pub fn read_into(&self, digest: &Digest, buffer: &mut [u8]) -> Result<u64> {
-        let located = self.locate(digest)?;
-        let size = located.size();
-        let Some(target) = usize::try_from(size).ok().and_then(|n| buffer.get_mut(..n)) else {
-            return Err(Error::InvalidArgument(format!(
-                "buffer of {} bytes is too small for blob {digest} of {size} bytes; pass a buffer of at least {size} bytes",
-                buffer.len()
-            )));
-        };
-        match located {
-            Located::Whole { path, .. } => {
-                let mut file = File::open(&path).at("open", &path)?;
-                file.read_exact(target)
-                    .map_err(|err| truncated(digest, &err))?;
-            }
-            Located::Chunked(manifest) => {
-                let mut offset = 0;
-                for chunk in &manifest.chunks {
-                    let end = offset + chunk.len as usize;
-                    self.read_chunk(digest, chunk.digest, &mut target[offset..end])?;
-                    offset = end;
-                }
-            }
-            Located::Packed(entry) => self.read_packed(digest, &entry, target)?,
-        }
-        check_digest(
-            digest,
-            Digest::from(blake3::Hasher::new().update_rayon(target).finalize()),
-        )?;
-        Ok(size)
+        self.open_blob(digest)?.read_into(buffer)
     }
 
     /// Reads a packed blob. Another process may have rewritten its pack (deleting a neighbour)
@@ -281,6 +262,54 @@ impl BlobStore {
         })?;
         file.read_exact(out).map_err(|err| truncated(blob, &err))?;
         Ok(())
+    }
+}
+
+/// A blob located in the store (see [`BlobStore::open_blob`]).
+pub struct OpenBlob<'a> {
+    pub(crate) store: &'a BlobStore,
+    pub(crate) digest: Digest,
+    pub(crate) located: Located,
+}
+
+impl OpenBlob<'_> {
+    /// Content size in bytes.
+    pub fn size(&self) -> u64 {
+        self.located.size()
+    }
+
+    /// Reads the content into the start of `buffer` (no intermediate copy) and returns its
+    /// size. On a digest mismatch the buffer holds the damaged bytes and the call fails.
+    pub fn read_into(&self, buffer: &mut [u8]) -> Result<u64> {
+        let (store, digest) = (self.store, &self.digest);
+        let size = self.size();
+        let Some(target) = usize::try_from(size).ok().and_then(|n| buffer.get_mut(..n)) else {
+            return Err(Error::InvalidArgument(format!(
+                "buffer of {} bytes is too small for blob {digest} of {size} bytes; pass a buffer of at least {size} bytes",
+                buffer.len()
+            )));
+        };
+        match &self.located {
+            Located::Whole { path, .. } => {
+                let mut file = File::open(path).at("open", path)?;
+                file.read_exact(target)
+                    .map_err(|err| truncated(digest, &err))?;
+            }
+            Located::Chunked(manifest) => {
+                let mut offset = 0;
+                for chunk in &manifest.chunks {
+                    let end = offset + chunk.len as usize;
+                    store.read_chunk(digest, chunk.digest, &mut target[offset..end])?;
+                    offset = end;
+                }
+            }
+            Located::Packed(entry) => store.read_packed(digest, entry, target)?,
+        }
+        check_digest(
+            digest,
+            Digest::from(blake3::Hasher::new().update_rayon(target).finalize()),
+        )?;
+        Ok(size)
     }
 }
 
