@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +24,7 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     """No test sees the developer's own workspace settings; the default is a temp folder."""
     for name in ("AIDOT_HOME", "AIDOT_DB_URI", "AIDOT_BLOB_URI"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AIDOT_SPOOL_DIR", str(tmp_path / "spool"))
     monkeypatch.chdir(tmp_path)
 
 
@@ -65,6 +71,51 @@ def postgres_uri() -> Iterator[str]:
     yield f"{base}/{name}"
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class PostgresServer:
+    """A PostgreSQL server of the test's own (via ``.ci/postgres.sh``), to stop and restart."""
+
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder = folder
+        self.port = port
+        self.uri = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+
+    def start(self) -> None:
+        subprocess.run(
+            [str(_POSTGRES_SCRIPT), "start", str(self.folder), str(self.port)],
+            check=True,
+            capture_output=True,
+        )
+
+    def stop(self) -> None:
+        subprocess.run(
+            [str(_POSTGRES_SCRIPT), "stop", str(self.folder)], check=True, capture_output=True
+        )
+
+
+_POSTGRES_SCRIPT = Path(__file__).parents[1] / ".ci" / "postgres.sh"
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL server that the test may stop and restart (the shared one stays up)."""
+    if not glob.glob("/usr/lib/postgresql/*/bin/initdb"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must have PostgreSQL installed (.ci/run installs it)")
+        pytest.skip("PostgreSQL server binaries are not installed")
+    # Not under pytest's tmp_path: the server runs as the postgres user, who must reach it.
+    folder = Path(tempfile.mkdtemp(prefix="aidot-pg-"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = PostgresServer(folder, port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

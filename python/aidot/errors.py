@@ -15,7 +15,8 @@
     ├── IntegrityError                stored bytes no longer match their digest
     ├── SchemaVersionError            the database was written by a newer aidot
     ├── StorageError                  (also OSError) the disk or database failed
-    │   └── PathPermissionError       (also PermissionError)
+    │   ├── PathPermissionError       (also PermissionError)
+    │   └── StoreUnavailableError     the database cannot be reached right now
     └── CancelledError                a long call was cancelled; nothing partial is visible
 
 Errors from the Rust core are raised as these classes too (the mapping lives in
@@ -40,6 +41,7 @@ __all__ = [
     "PathPermissionError",
     "SchemaVersionError",
     "StorageError",
+    "StoreUnavailableError",
 ]
 
 
@@ -97,6 +99,11 @@ class StorageError(AidotError, OSError):
 
 class PathPermissionError(StorageError, PermissionError):
     """The operating system refused access to a path."""
+
+
+class StoreUnavailableError(StorageError):
+    """The metadata database cannot be reached right now (server down, network lost, a
+    SQLite file locked past the busy timeout); retrying later may succeed."""
 
 
 class CancelledError(AidotError):

@@ -32,6 +32,7 @@ __all__ = ["Workspace", "default_workspace", "resolve_home"]
 DEFAULT_HOME = ".aidot"
 DB_FILE = "aidot.db"
 BLOBS_DIR = "blobs"
+SPOOL_DIR = "spool"
 
 
 def resolve_home(path: str | os.PathLike[str] | None = None) -> Path:
@@ -97,7 +98,7 @@ class Workspace:
         """Experiment tracking on this workspace (see :mod:`aidot.tracking`)."""
         from aidot.tracking import ExperimentTracker
 
-        return ExperimentTracker(self.store, self.blobs)
+        return ExperimentTracker(self.store, self.blobs, spool_dir=self.home / SPOOL_DIR)
 
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""

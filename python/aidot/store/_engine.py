@@ -45,7 +45,20 @@ def create_engine(uri: str) -> sa.Engine:
         raise InvalidArgumentError(
             "PostgreSQL needs the psycopg driver: pip install 'aidot[postgres]'"
         ) from None
-    return sa.create_engine(url, pool_pre_ping=True)
+    # libpq waits forever by default for a server that dropped off the network; bounded
+    # waits let the metric writer notice, spool and retry (the URI can override any of them).
+    query = sa.make_url(url).query
+    connect_args = {k: v for k, v in _POSTGRES_CONNECT_ARGS.items() if k not in query}
+    return sa.create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+_POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

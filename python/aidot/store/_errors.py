@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from aidot.errors import AidotError, AlreadyExistsError, StorageError
+from aidot.errors import AidotError, AlreadyExistsError, StorageError, StoreUnavailableError
+
+# SQLite errors that go away by themselves: another process holding the write lock past the
+# busy timeout, or a file system (NFS, a USB disk) that came and went.
+_TRANSIENT_SQLITE = ("database is locked", "unable to open database file", "disk i/o error")
 
 
 @contextmanager
@@ -19,10 +23,38 @@ def db_errors(action: str) -> Iterator[None]:
         raise
     except sa_exc.IntegrityError as exc:
         raise AlreadyExistsError(f"cannot {action}: {exc.orig}") from exc
-    except sa_exc.OperationalError as exc:
+    except sa_exc.DBAPIError as exc:
+        if is_unavailable(exc):
+            raise StoreUnavailableError(
+                f"cannot {action}: the database is unreachable ({_first_line(exc.orig)}); "
+                "check that the server is up and reachable"
+            ) from exc
         raise StorageError(
-            f"cannot {action}: the database failed ({exc.orig}); check that it is reachable "
-            "and that the workspace folder is writable"
+            f"cannot {action}: the database failed ({_first_line(exc.orig)}); check that it is "
+            "reachable and that the workspace folder is writable"
         ) from exc
     except sa_exc.SQLAlchemyError as exc:
         raise StorageError(f"cannot {action}: {exc}") from exc
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a driver error means "the database cannot be reached now" rather than "this
+    statement is wrong": a lost or refused connection, or a SQLite lock or disk hiccup."""
+    import sqlalchemy.exc as sa_exc
+
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    module = type(exc.orig).__module__
+    if module.startswith("psycopg"):
+        # psycopg raises OperationalError for connection failures, admin shutdowns and
+        # cancelled statements: all worth retrying, none a mistake in the statement.
+        return True
+    return any(text in str(exc.orig).lower() for text in _TRANSIENT_SQLITE)
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -16,6 +16,27 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
 
+def insert_blob_refs(conn: sa.Connection, owner: str, digests: Iterable[str]) -> int:
+    """Records, inside the caller's transaction, that ``owner`` uses these blobs; returns how
+    many references were new."""
+    import sqlalchemy as sa
+
+    wanted = set(digests)
+    if not wanted:
+        return 0
+    have = set(
+        conn.execute(sa.select(blob_refs.c.digest).where(blob_refs.c.owner == owner)).scalars()
+    )
+    new = sorted(wanted - have)
+    if new:
+        created = now_ms()
+        conn.execute(
+            blob_refs.insert(),
+            [{"owner": owner, "digest": d, "created_at": created} for d in new],
+        )
+    return len(new)
+
+
 class MetadataStore:
     """An open metadata database at the current schema.
 
@@ -31,7 +52,8 @@ class MetadataStore:
         try:
             with db_errors(f"open the metadata database {self.display_uri}"):
                 self.revision = ensure_schema(self.engine, self.display_uri)
-                self._ensure_identity()
+                self.workspace_id = self._ensure_identity()
+                """The id this database got when it was created (stable across URIs)."""
         except BaseException:
             self.engine.dispose()
             raise
@@ -70,25 +92,9 @@ class MetadataStore:
     def add_blob_refs(self, owner: str, digests: Iterable[str]) -> int:
         """Records that ``owner`` uses these blobs (kept by blob garbage collection); returns
         how many references were new."""
-        import sqlalchemy as sa
 
-        wanted = set(digests)
-        if not wanted:
-            return 0
         with self.write() as conn:
-            have = set(
-                conn.execute(
-                    sa.select(blob_refs.c.digest).where(blob_refs.c.owner == owner)
-                ).scalars()
-            )
-            new = sorted(wanted - have)
-            if new:
-                created = now_ms()
-                conn.execute(
-                    blob_refs.insert(),
-                    [{"owner": owner, "digest": d, "created_at": created} for d in new],
-                )
-        return len(new)
+            return insert_blob_refs(conn, owner, digests)
 
     def remove_blob_refs(self, owner: str) -> int:
         """Forgets every blob reference of ``owner``; returns how many there were."""
@@ -114,14 +120,16 @@ class MetadataStore:
         """Closes every pooled connection."""
         self.engine.dispose()
 
-    def _ensure_identity(self) -> None:
+    def _ensure_identity(self) -> str:
         import sqlalchemy as sa
 
         from aidot import __version__
 
+        query = sa.select(workspace_info.c.value).where(workspace_info.c.key == "workspace_id")
         with self.engine.begin() as conn:
-            if conn.execute(sa.select(sa.func.count()).select_from(workspace_info)).scalar():
-                return
+            existing = conn.execute(query).scalar()
+            if existing is not None:
+                return str(existing)
             values = {
                 "workspace_id": new_id(),
                 "created_at": str(now_ms()),
@@ -136,3 +144,4 @@ class MetadataStore:
                 from sqlalchemy.dialects import sqlite
 
                 conn.execute(sqlite.insert(workspace_info).on_conflict_do_nothing(), rows)
+            return str(conn.execute(query).scalar_one())

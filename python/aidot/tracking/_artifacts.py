@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from aidot._ids import now_ms
 from aidot.errors import InvalidArgumentError, NotFoundError
 from aidot.store._schema import run_artifacts
+from aidot.tracking._ops import Op
 
 if TYPE_CHECKING:
     from aidot.blobs import BlobStore
@@ -47,9 +47,12 @@ class ArtifactStore:
     """Records a run's artifacts: bytes in the blob store, paths in the metadata store, and a
     blob reference per run so that blob garbage collection keeps them."""
 
-    def __init__(self, store: MetadataStore, blobs: BlobStore) -> None:
+    def __init__(
+        self, store: MetadataStore, blobs: BlobStore, record: Callable[[Op], object]
+    ) -> None:
         self._store = store
         self._blobs = blobs
+        self._record_op = record
 
     def log_files(self, run_id: str, files: Iterable[tuple[Path, str]]) -> list[ArtifactInfo]:
         """Stores ``(local file, artifact path)`` pairs in one batch."""
@@ -100,30 +103,8 @@ class ArtifactStore:
         return written
 
     def _record(self, run_id: str, infos: list[ArtifactInfo]) -> None:
-        if not infos:
-            return
-        now = now_ms()
-        with self._store.write() as conn:
-            conn.execute(
-                run_artifacts.delete().where(
-                    run_artifacts.c.run_id == run_id,
-                    run_artifacts.c.path.in_([i.path for i in infos]),
-                )
-            )
-            conn.execute(
-                run_artifacts.insert(),
-                [
-                    {
-                        "run_id": run_id,
-                        "path": i.path,
-                        "digest": i.digest,
-                        "size": i.size,
-                        "created_at": now,
-                    }
-                    for i in infos
-                ],
-            )
-        self._store.add_blob_refs(f"run:{run_id}", (i.digest for i in infos))
+        if infos:
+            self._record_op(Op("artifacts", run_id, [[i.path, i.digest, i.size] for i in infos]))
 
 
 def dict_bytes(data: Any, path: str) -> bytes:

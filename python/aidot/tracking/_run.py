@@ -45,6 +45,7 @@ class Run:
         self._writer = tracker._writer
         self._add = tracker._writer.add_function()
         self._steps: dict[str, int] = {}
+        self._params: dict[str, str] = {}
         self._ended = False
         self._on_end: Callable[[Run], None] | None = None
 
@@ -84,11 +85,11 @@ class Run:
 
     def log_param(self, key: str, value: Any) -> None:
         """Records a parameter. Logging the same key again with another value is an error."""
-        self._tracker._log_params(self.id, {key: value})
+        self._tracker._log_params(self.id, {key: value}, self._params)
 
     def log_params(self, params: Mapping[str, Any]) -> None:
         """Records several parameters at once."""
-        self._tracker._log_params(self.id, params)
+        self._tracker._log_params(self.id, params, self._params)
 
     def set_tag(self, key: str, value: Any) -> None:
         """Sets a tag (tags, unlike params, may change)."""

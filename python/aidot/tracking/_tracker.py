@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidot._ids import new_id, now_ms
-from aidot.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from aidot.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    StoreUnavailableError,
+)
 from aidot.store._schema import experiments, metric_series, params, runs, tags
+from aidot.tracking import _ops
 from aidot.tracking._artifacts import ArtifactInfo, ArtifactStore
 from aidot.tracking._context import capture_context
 from aidot.tracking._history import MetricHistory, read_history
@@ -70,6 +76,11 @@ class ExperimentTracker:
 
     Metric points go through a background writer that batches them every ``flush_interval``
     seconds; ``synchronous=True`` writes each point before ``log_metric`` returns.
+
+    While the store is unreachable, metrics, params, tags, artifact records and run ends are
+    kept in a spool file under ``spool_dir`` (default ``$AIDOT_SPOOL_DIR``, else
+    ``~/.cache/aidot/spool``; a workspace's tracker uses ``<workspace>/spool``) and written
+    once it is back, by this process or, if it dies first, by the next one to open the store.
     """
 
     def __init__(
@@ -81,10 +92,17 @@ class ExperimentTracker:
         synchronous: bool = False,
         heartbeat_interval: float = HEARTBEAT_INTERVAL_S,
         heartbeat_timeout: float = DEFAULT_HEARTBEAT_TIMEOUT_S,
+        spool_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self._store = store
-        self._artifacts = ArtifactStore(store, blobs) if blobs is not None else None
-        self._writer = MetricWriter(store, interval=flush_interval, synchronous=synchronous)
+        self._artifacts = ArtifactStore(store, blobs, self._record) if blobs is not None else None
+        spool_root = Path(spool_dir) if spool_dir is not None else _default_spool_root()
+        self._writer = MetricWriter(
+            store,
+            interval=flush_interval,
+            synchronous=synchronous,
+            spool_dir=spool_root / store.workspace_id,
+        )
         self._heartbeat_interval = heartbeat_interval
         self._heartbeat_timeout_ms = int(heartbeat_timeout * 1000)
         self._heartbeat: Heartbeat | None = None
@@ -192,8 +210,8 @@ class ExperimentTracker:
             row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
             if row is None:
                 raise _no_run(run_id)
-            run_params = _key_values(conn, params, run_id)
-            run_tags = _key_values(conn, tags, run_id)
+            run_params = _ops.stored_key_values(conn, params, run_id)
+            run_tags = _ops.stored_key_values(conn, tags, run_id)
             metric_rows = conn.execute(
                 sa.select(metric_series.c.key, metric_series.c.last_value).where(
                     metric_series.c.run_id == run_id
@@ -308,8 +326,15 @@ class ExperimentTracker:
         self._require_run(run_id)
         return self._artifacts_for(run_id).download(run_id, path, dest)
 
+    @property
+    def offline(self) -> bool:
+        """Whether the store was unreachable at the last attempt, so that logged data waits
+        in the local spool file to be written."""
+        return self._writer.offline
+
     def flush(self) -> None:
-        """Returns once every metric logged so far, by any run of this tracker, is stored."""
+        """Returns once every metric logged so far, by any run of this tracker, is stored
+        (or, while the store is unreachable, safely in the spool file)."""
         self._writer.flush()
 
     def close(self) -> None:
@@ -321,41 +346,41 @@ class ExperimentTracker:
 
     # --- used by Run ----------------------------------------------------------------------
 
-    def _log_params(self, run_id: str, values: Mapping[str, Any]) -> None:
-        import sqlalchemy as sa
-
+    def _log_params(self, run_id: str, values: Mapping[str, Any], logged: dict[str, str]) -> None:
+        """Records params; ``logged`` holds what this run logged before, so that a changed
+        value is refused even while the store is unreachable."""
         wanted = {check_key(k, "param name"): _value_text(k, v) for k, v in values.items()}
-        with self._store.write() as conn:
-            have = _key_values(conn, params, run_id)
-            for key, value in wanted.items():
-                if key in have and have[key] != value:
-                    raise InvalidArgumentError(
-                        f"param {key!r} of run {run_id} is already {have[key]!r}; params do not "
-                        f"change (got {value!r}): use a tag, or start a new run"
-                    )
-            new = [
-                {"run_id": run_id, "key": k, "value": v} for k, v in wanted.items() if k not in have
-            ]
-            if new:
-                conn.execute(sa.insert(params), new)
+        for key, value in wanted.items():
+            if key in logged and logged[key] != value:
+                raise _ops.param_conflict(run_id, key, logged[key], value)
+        self._record(_ops.Op("params", run_id, wanted))
+        logged.update(wanted)
 
     def _set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
         wanted = {check_key(k, "tag name"): _value_text(k, v) for k, v in values.items()}
-        with self._store.write() as conn:
-            conn.execute(tags.delete().where(tags.c.run_id == run_id, tags.c.key.in_(wanted)))
-            conn.execute(
-                tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in wanted.items()]
-            )
+        self._record(_ops.Op("tags", run_id, wanted))
 
     def _end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
         with self._active_lock:
             self._active.pop(run_id, None)
-        with self._store.write() as conn:
-            conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id)
-                .values(status=status.value, end_time=end_time, heartbeat_at=end_time)
-            )
+        if not self._record(_ops.Op("end", run_id, [status.value, end_time])):
+            self._writer.flush()  # the end of a run is spooled durably before end() returns
+
+    def _record(self, op: _ops.Op) -> bool:
+        """Applies ``op`` now; while the store is unreachable, hands it to the writer to spool
+        (returns False then). Training goes on either way."""
+        if self._writer.offline:
+            self._writer.defer(op)
+            return False
+        try:
+            with self._store.write() as conn:
+                _ops.apply(conn, op)
+        except StoreUnavailableError:
+            if not self._writer.can_defer:
+                raise
+            self._writer.defer(op)
+            return False
+        return True
 
     def count_runs(self, experiment: str) -> int:
         """How many runs an experiment (name or id) has."""
@@ -491,11 +516,12 @@ def _experiment(row: Any) -> Experiment:
     return Experiment(row.id, row.name, row.lifecycle, row.created_at)
 
 
-def _key_values(conn: sa.Connection, table: sa.Table, run_id: str) -> dict[str, str]:
-    import sqlalchemy as sa
-
-    query = sa.select(table.c.key, table.c.value).where(table.c.run_id == run_id)
-    return {str(key): str(value) for key, value in conn.execute(query)}
+def _default_spool_root() -> Path:
+    env = os.environ.get("AIDOT_SPOOL_DIR")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "aidot" / "spool"
 
 
 def _check_name(name: object, what: str) -> None:

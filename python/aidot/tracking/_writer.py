@@ -5,22 +5,32 @@ every ``interval`` seconds, or at once on :meth:`MetricWriter.flush`, drains the
 the points by series and appends them as compressed chunks (see ``_series.py``). A ``kill -9``
 loses at most the last interval; :meth:`flush`, the end of a run and interpreter exit lose
 nothing.
+
+When the store is unreachable (a PostgreSQL server restarting, a network cut), each drained
+batch goes to a local spool file instead (see ``_spool.py``) and the writer retries the store
+every interval; once it answers, the spool is replayed in order and writing goes direct again.
+Logging calls never notice: they only ever append to the queue.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import threading
 import weakref
 from collections import deque
-from collections.abc import Callable
-from operator import itemgetter
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from aidot.errors import StorageError
+from aidot.errors import StorageError, StoreUnavailableError
 from aidot.store._schema import metric_chunks, metric_series
+from aidot.tracking import _ops
+from aidot.tracking._batch import Batch, Point
+from aidot.tracking._ops import Op
 from aidot.tracking._series import (
     CHUNK_POINTS,
     F64,
@@ -29,17 +39,27 @@ from aidot.tracking._series import (
     decode_chunk,
     encode_chunk,
 )
+from aidot.tracking._spool import (
+    Spool,
+    claim_orphans,
+    discard,
+    mark_replayed,
+    read_offset,
+    read_records,
+)
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from aidot.store import MetadataStore
 
-Point = tuple[str, str, float, int, int]
-"""``(run_id, key, value, step, timestamp_ms)``."""
+__all__ = ["DEFAULT_INTERVAL_S", "MetricWriter", "Point"]
 
 DEFAULT_INTERVAL_S = 1.0
+REPLAY_GROUP_POINTS = 2_000_000
+"""Spooled points written per transaction on replay (bounds memory, not correctness)."""
 
+_log = logging.getLogger("aidot.tracking")
 _live_writers: weakref.WeakSet[MetricWriter] = weakref.WeakSet()
 
 
@@ -50,10 +70,11 @@ def _flush_all_at_exit() -> None:
 
 
 class MetricWriter:
-    """Batches metric points into the metadata store from a background thread.
+    """Batches metric points (and deferred run operations) into the metadata store from a
+    background thread, spooling them to ``spool_dir`` while the store is unreachable.
 
     With ``synchronous=True`` every :meth:`add` writes before it returns (for tests and
-    debugging).
+    debugging); nothing is spooled then.
     """
 
     def __init__(
@@ -62,25 +83,37 @@ class MetricWriter:
         *,
         interval: float = DEFAULT_INTERVAL_S,
         synchronous: bool = False,
+        spool_dir: Path | None = None,
     ) -> None:
         self._store = store
         self._interval = interval
         self._synchronous = synchronous
-        self._queue: deque[Point | threading.Event] = deque()
+        self._queue: deque[Point | Op | threading.Event] = deque()
         self._wake = threading.Event()
         self._closed = False
         self._error: BaseException | None = None
         self._write_lock = threading.Lock()
+        self._spool = Spool(spool_dir) if spool_dir is not None and not synchronous else None
         self._thread: threading.Thread | None = None
         if not synchronous:
             self._thread = threading.Thread(target=self._loop, name="aidot-metrics", daemon=True)
             self._thread.start()
         _live_writers.add(self)
 
+    @property
+    def offline(self) -> bool:
+        """Whether the store was unreachable at the last attempt and data waits in the spool."""
+        return self._spool is not None and self._spool.pending
+
+    @property
+    def can_defer(self) -> bool:
+        """Whether :meth:`defer` is available (asynchronous writer with a spool)."""
+        return self._spool is not None
+
     def add(self, point: Point) -> None:
         """Queues one point (or writes it now in synchronous mode)."""
         if self._synchronous:
-            self._write([point])
+            self._write(Batch.from_points([point]))
         else:
             self._queue.append(point)
 
@@ -89,8 +122,15 @@ class MetricWriter:
         asynchronous (saves a Python call per point in the training loop)."""
         return self.add if self._synchronous else self._queue.append
 
+    def defer(self, op: Op) -> None:
+        """Queues a run operation the store could not take now; it is spooled with the points
+        and applied once the store is back (needs :attr:`can_defer`)."""
+        self._queue.append(op)
+        self._wake.set()
+
     def flush(self) -> None:
-        """Returns once every point added before the call is in the store."""
+        """Returns once every point added before the call is in the store, or, while the
+        store is unreachable, safely in the spool file."""
         if self._synchronous or self._thread is None:
             return
         done = threading.Event()
@@ -106,7 +146,8 @@ class MetricWriter:
             ) from self._error
 
     def close(self) -> None:
-        """Flushes and stops the thread; the writer cannot be used afterwards."""
+        """Flushes and stops the thread; the writer cannot be used afterwards. A spool that
+        still holds data stays on disk for the next tracker on this database to replay."""
         if self._closed:
             return
         self.flush()
@@ -114,8 +155,17 @@ class MetricWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._spool is not None:
+            if self._spool.pending:
+                _log.warning(
+                    "the metadata store is still unreachable: logged data stays in %s and is "
+                    "written the next time aidot opens this database",
+                    self._spool.path,
+                )
+            self._spool.close()
 
     def _loop(self) -> None:
+        self._replay_orphans()
         while not self._closed:
             self._wake.wait(self._interval)
             self._wake.clear()
@@ -127,43 +177,100 @@ class MetricWriter:
         # Take only what is queued now (producers keep appending behind it), in one pass:
         # at a million points a second, a per-item Python loop here was most of the cost.
         items = [popleft() for _ in range(len(queue))]
-        waiters = [x for x in items if isinstance(x, threading.Event)]
-        points = cast(
-            "list[Point]", [x for x in items if x.__class__ is tuple] if waiters else items
-        )
+        if all(x.__class__ is tuple for x in items):
+            points, ops, waiters = cast("list[Point]", items), [], []
+        else:
+            points = cast("list[Point]", [x for x in items if x.__class__ is tuple])
+            ops = cast("list[Op]", [x for x in items if x.__class__ is Op])
+            waiters = [x for x in items if isinstance(x, threading.Event)]
         try:
-            if points:
-                self._write(points)
+            if points or ops:
+                self._store_batch(Batch.from_points(points, ops))
             self._error = None
-        except Exception as exc:  # keep the thread alive: the next drain retries nothing lost
+        except Exception as exc:  # keep the thread alive: the next drain retries, nothing lost
             self._error = exc
-            # Put the points back in front so the next interval writes them.
-            queue.extendleft(reversed(points))
+            queue.extendleft(reversed([*points, *ops]))
         finally:
             for waiter in waiters:
                 waiter.set()
+        if self.offline:
+            self._replay_spool()
 
-    def _write(self, points: list[Point]) -> None:
-        # C-level column extraction: zip(*points) over a million tuples cost 0.8 s here,
-        # map(itemgetter) 0.03 s a column.
-        n = len(points)
-        series: dict[tuple[str, str], int] = {}
-        codes = np.fromiter(
-            [series.setdefault(pair, len(series)) for pair in map(itemgetter(0, 1), points)],
-            np.int64,
-            n,
-        )
-        all_values = np.fromiter(map(itemgetter(2), points), np.float64, n)
-        all_steps = np.fromiter(map(itemgetter(3), points), np.int64, n)
-        all_stamps = np.fromiter(map(itemgetter(4), points), np.int64, n)
+    def _store_batch(self, batch: Batch) -> None:
+        if self._spool is None:
+            self._write(batch)
+        elif self._spool.pending:
+            self._spool.append(batch.encode())  # keep order: behind what is spooled already
+        else:
+            try:
+                self._write(batch)
+            except StoreUnavailableError as exc:
+                self._spool.append(batch.encode())
+                _log.warning(
+                    "%s; logging continues into %s and is written once the store is back",
+                    exc,
+                    self._spool.path,
+                )
+
+    def _replay_spool(self) -> None:
+        spool = self._spool
+        assert spool is not None
+        try:
+            written = self._replay(spool.records(), spool.mark_replayed)
+        except StoreUnavailableError:
+            return  # still down: try again next interval
+        except Exception:
+            _log.exception("replaying the spool %s failed; retrying next interval", spool.path)
+            return
+        spool.clear()
+        _log.warning("the metadata store is back: wrote %d spooled points", written)
+        self._replay_orphans()
+
+    def _replay_orphans(self) -> None:
+        """Writes the spools of processes that died while the store was unreachable."""
+        if self._spool is None:
+            return
+        try:
+            with claim_orphans(self._spool.folder) as claimed:
+                for path, fd in claimed:
+                    records = read_records(fd, read_offset(path))
+                    written = self._replay(records, partial(mark_replayed, path))
+                    discard(path)
+                    _log.warning("wrote %d points spooled by an earlier process", written)
+        except StoreUnavailableError:
+            return
+        except Exception:
+            _log.exception("replaying spool files in %s failed", self._spool.folder)
+
+    def _replay(
+        self, records: Iterable[tuple[int, bytes]], mark_replayed: Callable[[int], None]
+    ) -> int:
+        """Writes spooled records in groups, remembering progress after each; returns the
+        number of points written."""
+        group: list[Batch] = []
+        size = written = 0
+        end = 0
+        for end, payload in records:
+            batch = Batch.decode(payload)
+            group.append(batch)
+            size += len(batch)
+            if size >= REPLAY_GROUP_POINTS:
+                self._write(Batch.concat(group))
+                mark_replayed(end)
+                written += size
+                group, size = [], 0
+        if group:
+            self._write(Batch.concat(group))
+            mark_replayed(end)
+            written += size
+        return written
+
+    def _write(self, batch: Batch) -> None:
         with self._write_lock, self._store.write() as conn:
-            for (run_id, key), code in series.items():
-                if len(series) == 1:
-                    part = (all_values, all_steps, all_stamps)
-                else:
-                    mask = codes == code
-                    part = (all_values[mask], all_steps[mask], all_stamps[mask])
+            for run_id, key, part in batch.parts():
                 _append_series(conn, run_id, key, part)
+            for op in batch.ops:
+                _ops.apply(conn, op, replay=True)
 
 
 def _append_series(
