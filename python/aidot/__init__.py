@@ -20,10 +20,14 @@ from aidot._fluent import (
     start_run,
 )
 from aidot.blobs import BlobStore
+from aidot.monitoring import Callback, EarlyStopping, TrainingMonitor
 from aidot.workspace import Workspace, default_workspace
 
 __all__ = [
     "BlobStore",
+    "Callback",
+    "EarlyStopping",
+    "TrainingMonitor",
     "Workspace",
     "__version__",
     "active_run",
