@@ -33,14 +33,15 @@ test: ## Install with test extras, then run every Rust and Python test
 
 BENCH_VENV ?= .bench-venv
 
-bench-env: ## Install the peers compared with (dvc) in a separate environment, never aidot's
+bench-env: ## Install the peers compared with (dvc, mlflow, wandb) in a separate environment
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q dvc
+	$(BENCH_VENV)/bin/pip install -q dvc mlflow wandb
 
 bench: ## Run the benchmarks with their baselines (slow; see docs/benchmarks.md)
 	$(PIP) install -e '.[bench]'
 	cargo bench -p aidot-core
 	AIDOT_BENCH_DVC=$${AIDOT_BENCH_DVC:-$(wildcard $(BENCH_VENV)/bin/dvc)} \
+	AIDOT_BENCH_PEERS_PYTHON=$${AIDOT_BENCH_PEERS_PYTHON:-$(wildcard $(BENCH_VENV)/bin/python)} \
 		$(PYTHON) -m pytest benches -s
 
 all: lint test ## Lint, then test

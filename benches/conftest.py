@@ -23,6 +23,17 @@ class Comparison:
     baseline_s: float
     target: str
     note: str = ""
+    unit: str = "s"
+    """``s`` for times (shown in s, ms or us), anything else is printed as is (``bytes``)."""
+
+    def show(self, value: float) -> str:
+        if self.unit != "s":
+            return f"{value:.1f} {self.unit}"
+        if value >= 1:
+            return f"{value:.3f} s"
+        if value >= 1e-3:
+            return f"{value * 1e3:.2f} ms"
+        return f"{value * 1e6:.3f} us"
 
     @property
     def speedup(self) -> float:
@@ -95,10 +106,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     ]
     for r in RESULTS:
         lines.append(
-            f"| {r.name} | {r.aidot_s:.3f} s | {r.baseline} | {r.baseline_s:.3f} s | "
+            f"| {r.name} | {r.show(r.aidot_s)} | {r.baseline} | {r.show(r.baseline_s)} | "
             f"{r.speedup:.2f}x {r.note} | {r.target} |"
         )
-    terminalreporter.write_sep("=", "aidot vs baselines (median times; >1x means aidot is faster)")
+    terminalreporter.write_sep(
+        "=", "aidot vs baselines (median times or sizes; >1x means aidot is better)"
+    )
     for line in lines:
         terminalreporter.write_line(line)
     out = Path(".benchmarks")

@@ -1,14 +1,19 @@
-"""Metric logging against the floors it is measured with (issue #3 targets, partly).
+"""Metric logging against the floors it is measured with and the tools users compare it with
+(issue #3 targets).
 
 Baselines run in the same session: appending a tuple to a list (the cheapest Python call that
-records a point) and `sqlite3.executemany` of one row per point (what a row-per-point store
-such as MLflow's pays at best). MLflow and W&B themselves are compared in a later issue step.
+records a point), `sqlite3.executemany` of one row per point (what a row-per-point store pays at
+best), and MLflow (`sqlite:///` URI) and W&B (offline mode) themselves. The two peers run in
+their own environment (`make bench-env`), named by $AIDOT_BENCH_PEERS_PYTHON, so that they never
+share aidot's dependencies; the scripts they run are in `benches/peers/`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
@@ -134,3 +139,106 @@ def test_search_runs_over_10000_runs(tmp_path: Path) -> None:
         )
     )
     tracker.close()
+
+
+PEERS = Path(__file__).parent / "peers"
+
+
+def run_peer(script: str, *args: object) -> dict[str, float]:
+    """Runs a peer's side of a benchmark in the bench environment; returns its JSON line."""
+    python = os.environ.get("AIDOT_BENCH_PEERS_PYTHON")
+    if not python:
+        pytest.skip(
+            "set AIDOT_BENCH_PEERS_PYTHON to a Python with mlflow and wandb (make bench-env)"
+        )
+    out = subprocess.run(
+        [python, str(PEERS / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_end_to_end_vs_mlflow_and_wandb(tmp_path: Path) -> None:
+    mlflow_calls, mlflow_points = 300, 20_000
+    wandb_calls = 20_000
+    (tmp_path / "mlflow").mkdir()
+    (tmp_path / "wandb").mkdir()
+    mlflow = run_peer("mlflow_logging.py", tmp_path / "mlflow", mlflow_calls, mlflow_points)
+    wandb = run_peer("wandb_logging.py", tmp_path / "wandb", wandb_calls)
+
+    db = tmp_path / "aidot.db"
+    tracker = ExperimentTracker(MetadataStore(f"sqlite:///{db}"))
+    run = tracker.start_run("bench")
+    start = time.perf_counter()
+    for i in range(POINTS):
+        run.log_metric("loss", 1.0 / (i + 1), i)
+    run.flush()
+    aidot_s = time.perf_counter() - start
+    assert len(tracker.get_metric_history(run.id, "loss")) == POINTS
+    per_point = aidot_s / POINTS
+    # The same series MLflow read back, for a like-for-like read and storage comparison.
+    for i in range(mlflow_points):
+        run.log_metric("batched", 1.0 / (i + 1), i)
+    run.flush()
+    start = time.perf_counter()
+    assert len(tracker.get_metric_history(run.id, "batched")) == mlflow_points
+    read_s = time.perf_counter() - start
+    run.end()
+    tracker.close()
+    aidot_bytes = db.stat().st_size / (POINTS + mlflow_points)  # the whole file, all included
+
+    rate = f"({1 / per_point:,.0f} points/s)"
+    record(
+        Comparison(
+            "time per point end to end vs MLflow log_metric",
+            per_point,
+            f"MLflow {mlflow['version']} log_metric, sqlite:///",
+            mlflow["log_metric_s"],
+            ">= 1,000x",
+            note=f"{rate} vs {1 / mlflow['log_metric_s']:,.0f} calls/s",
+        )
+    )
+    record(
+        Comparison(
+            "time per point end to end vs MLflow log_batch",
+            per_point,
+            "MLflow log_batch (1,000 a call)",
+            1 / mlflow["log_batch_points_per_s"],
+            "(reference)",
+            note=f"{rate} vs {mlflow['log_batch_points_per_s']:,.0f} points/s",
+        )
+    )
+    record(
+        Comparison(
+            "time per point end to end vs W&B offline",
+            per_point,
+            f"wandb {wandb['version']} offline, log + finish",
+            1 / wandb["points_per_s"],
+            ">= 100x",
+            note=f"{rate} vs {wandb['points_per_s']:,.0f} points/s",
+        )
+    )
+    record(
+        Comparison(
+            f"read a {mlflow_points:,}-point history",
+            read_s,
+            "MLflow get_metric_history",
+            mlflow["history_read_s"],
+            "(reference)",
+            note=f"({read_s * 1000:.1f} ms vs {mlflow['history_read_s'] * 1000:.0f} ms)",
+        )
+    )
+    record(
+        Comparison(
+            "bytes per metric point on disk",
+            aidot_bytes,
+            "MLflow SQLite store",
+            mlflow["bytes_per_point"],
+            "< 16 bytes",
+            unit="bytes",
+        )
+    )
