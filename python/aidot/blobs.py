@@ -16,7 +16,7 @@ Example::
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -176,6 +176,36 @@ class BlobStore:
         """Like :meth:`put_files`, with what each put wrote (to tell new data from duplicates)."""
         raw = self._inner.put_files([_path(p) for p in paths], progress)
         return [_report(r) for r in raw]
+
+    def put_buffers(self, buffers: Sequence[Buffer]) -> list[PutReport]:
+        """Stores several C-contiguous buffers (NumPy arrays, ``bytes``, memoryviews) in
+        parallel, each as a file of its own however large (never chunked or packed), so that
+        :meth:`whole_path` can memory-map it; durable once for the batch. The GIL is released
+        and nothing is copied: the buffers must not change until the call returns."""
+        import numpy as np
+
+        views = []
+        for buffer in buffers:
+            view = memoryview(buffer)
+            if not view.c_contiguous:
+                raise InvalidArgumentError("put_buffers needs C-contiguous buffers")
+            views.append(np.frombuffer(view.cast("B"), np.uint8))
+        addresses = [(int(v.ctypes.data), int(v.nbytes)) for v in views]
+        raw = self._inner.put_addresses_whole(addresses)
+        del views  # the buffers were only read while the call ran
+        return [_report(r) for r in raw]
+
+    def whole_path(self, digest: str) -> Path | None:
+        """The read-only file holding a blob stored whole (what :meth:`put_buffers`, and
+        single puts of up to the chunking threshold, write), for memory-mapping it; ``None``
+        when the blob is chunked or packed."""
+        path = self._inner.whole_path(digest)
+        return None if path is None else Path(path)
+
+    def verify_digests(self, digests: Iterable[str]) -> None:
+        """Re-hashes these blobs in parallel; raises :class:`~aidot.errors.IntegrityError`
+        naming a damaged one, :class:`~aidot.errors.BlobNotFoundError` for a missing one."""
+        self._inner.verify_digests(list(digests))
 
     def get_bytes(self, digest: str) -> bytes:
         """The whole content; raises :class:`~aidot.errors.IntegrityError` if it was damaged."""

@@ -280,3 +280,35 @@ def test_large_batches_pack_small_blobs(store: BlobStore, tmp_path: Path) -> Non
     assert store.get_bytes(digests[1]) == paths[1].read_bytes()  # the old handle follows
     assert store.gc(digests[:10], grace_seconds=0).blobs_removed == 190
     assert set(store) == set(digests[1:10])
+
+
+def test_put_buffers_stores_each_whole_for_memory_mapping(store: BlobStore) -> None:
+    weights = np.arange(100_000, dtype=np.float32).reshape(100, 1000)  # above the chunk size
+    reports = store.put_buffers([weights, b"meta", memoryview(b""), weights])
+    assert [r.chunks for r in reports] == [1, 1, 1, 1]
+    assert reports[0].digest == hash_bytes(weights.tobytes())
+    assert reports[3].bytes_written == 0  # the same array twice is written once
+    path = store.whole_path(reports[0].digest)
+    assert path is not None
+    mapped = np.memmap(path, dtype=np.float32, mode="r", shape=(100, 1000))
+    np.testing.assert_array_equal(mapped, weights)
+    store.verify_digests(r.digest for r in reports)
+    assert store.put_buffers([weights])[0].bytes_written == 0
+    with pytest.raises(InvalidArgumentError, match="C-contiguous"):
+        store.put_buffers([weights[:, ::2]])
+    # Chunked content (a plain put of a large blob) has no single file.
+    assert store.whole_path(store.put_bytes(noise(200_000, 5))) is None
+
+
+def test_verify_digests_names_damage(store: BlobStore) -> None:
+    digest = store.put_buffers([noise(300_000, 9)])[0].digest
+    path = store.whole_path(digest)
+    assert path is not None
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[1000] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(IntegrityError, match=digest):
+        store.verify_digests([digest])
+    with pytest.raises(BlobNotFoundError):
+        store.verify_digests([hash_bytes(b"never stored")])

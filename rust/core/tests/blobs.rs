@@ -505,3 +505,58 @@ proptest! {
         prop_assert_eq!(store.get_bytes(&digest).unwrap(), data);
     }
 }
+
+#[test]
+fn whole_buffers_are_one_file_each_and_deduplicated() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let big = noise(3 << 20, 7); // above the chunking threshold of the test store
+    let small = noise(1000, 8);
+    let reports = store
+        .put_buffers_whole(&[big.as_slice(), small.as_slice(), big.as_slice()])
+        .unwrap();
+    assert_eq!(reports[0].digest, Digest::of(&big));
+    assert_eq!(reports[0].chunks, 1);
+    assert_eq!(reports[0].digest, reports[2].digest);
+    assert_eq!(
+        reports[0].bytes_written + reports[2].bytes_written,
+        big.len() as u64
+    );
+    let path = store.whole_path(&reports[0].digest).unwrap().unwrap();
+    assert_eq!(fs::read(&path).unwrap(), big);
+    assert_eq!(store.get_bytes(&reports[1].digest).unwrap(), small);
+    store
+        .verify_digests(&[reports[0].digest, reports[1].digest])
+        .unwrap();
+
+    let again = store.put_buffers_whole(&[big.as_slice()]).unwrap();
+    assert_eq!(again[0].bytes_written, 0);
+    // Chunked content has no single file to map.
+    let chunked = store.put_bytes(&noise(3 << 20, 9)).unwrap();
+    assert!(store.whole_path(&chunked.digest).unwrap().is_none());
+}
+
+#[test]
+fn verify_digests_names_the_damaged_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let data = noise(2 << 20, 3);
+    let digest = store.put_buffers_whole(&[data.as_slice()]).unwrap()[0].digest;
+    let path = store.whole_path(&digest).unwrap().unwrap();
+    let mut perms = fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&path, perms).unwrap();
+    let mut damaged = data.clone();
+    damaged[12345] ^= 1;
+    fs::write(&path, &damaged).unwrap();
+    match store.verify_digests(&[digest]) {
+        Err(Error::Corrupt { digest: named, .. }) => assert_eq!(named, digest.to_hex()),
+        other => panic!("expected Corrupt, got {other:?}"),
+    }
+    let missing = Digest::of(b"never stored");
+    assert!(matches!(
+        store.verify_digests(&[missing]),
+        Err(Error::BlobNotFound { .. })
+    ));
+}

@@ -122,6 +122,51 @@ impl PyBlobStore {
         })
     }
 
+    /// Stores `(address, length)` buffers in parallel, each as one file (see
+    /// `put_buffers_whole`). The Python caller keeps every buffer alive and unchanged until
+    /// this call returns.
+    fn put_addresses_whole(
+        &self,
+        py: Python<'_>,
+        buffers: Vec<(usize, usize)>,
+    ) -> PyResult<Vec<PutTuple>> {
+        if buffers
+            .iter()
+            .any(|&(address, length)| address == 0 && length > 0)
+        {
+            return Err(InvalidArgumentError::new_err("null buffer address"));
+        }
+        // SAFETY: the Python wrapper holds each exported, C-contiguous buffer of exactly
+        // `length` bytes at `address` until this call returns; they are only read.
+        let slices: Vec<&[u8]> = buffers
+            .iter()
+            .map(|&(address, length)| {
+                if length == 0 {
+                    &[][..]
+                } else {
+                    unsafe { std::slice::from_raw_parts(address as *const u8, length) }
+                }
+            })
+            .collect();
+        let reports = detach(py, || self.inner.put_buffers_whole(&slices))?;
+        Ok(reports.into_iter().map(put_tuple).collect())
+    }
+
+    /// The file holding a blob stored whole, or `None` when it is packed or chunked.
+    fn whole_path(&self, py: Python<'_>, digest_hex: &str) -> PyResult<Option<PathBuf>> {
+        let d = digest(digest_hex)?;
+        detach(py, || self.inner.whole_path(&d))
+    }
+
+    /// Re-hashes the blobs in parallel; raises `IntegrityError` naming a damaged one.
+    fn verify_digests(&self, py: Python<'_>, digests: Vec<String>) -> PyResult<()> {
+        let parsed = digests
+            .iter()
+            .map(|d| digest(d))
+            .collect::<PyResult<Vec<_>>>()?;
+        detach(py, || self.inner.verify_digests(&parsed))
+    }
+
     /// Reads into `length` writable bytes at `address`. The Python caller obtains both from an
     /// exported buffer it keeps alive (and unresizable) for the duration of the call.
     fn read_into_address(

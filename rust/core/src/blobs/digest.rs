@@ -9,6 +9,9 @@ use crate::{Error, Result};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest([u8; 32]);
 
+/// Below this size, spreading a hash over threads costs more than it saves.
+const PARALLEL_MIN: usize = 1 << 20;
+
 impl Digest {
     /// Length of the hex form.
     pub const HEX_LEN: usize = 64;
@@ -16,6 +19,20 @@ impl Digest {
     /// Hashes `data` in one call.
     pub fn of(data: &[u8]) -> Self {
         Self(*blake3::hash(data).as_bytes())
+    }
+
+    /// Hashes `data` on every core when it is large enough for that to pay (BLAKE3 is a tree:
+    /// the digest is the same either way).
+    pub fn of_parallel(data: &[u8]) -> Self {
+        if data.len() < PARALLEL_MIN {
+            return Self::of(data);
+        }
+        Self(
+            *blake3::Hasher::new()
+                .update_rayon(data)
+                .finalize()
+                .as_bytes(),
+        )
     }
 
     /// Parses a hex digest; upper-case letters are accepted and normalised.

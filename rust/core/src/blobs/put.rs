@@ -36,6 +36,43 @@ impl BlobStore {
         Ok(report)
     }
 
+    /// Stores several buffers in parallel, each as one file however large it is (never chunked
+    /// or packed), so that a reader can memory-map it; durable once for the whole batch when
+    /// the call returns. This is how checkpoints store arrays: an unchanged array is found by
+    /// its digest and costs one hash.
+    pub fn put_buffers_whole(&self, buffers: &[&[u8]]) -> Result<Vec<PutReport>> {
+        let writer = Writer::new(&self.layout, Durability::Batch);
+        let reports = io_pool().install(|| {
+            let digests: Vec<Digest> = buffers.par_iter().map(|b| Digest::of_parallel(b)).collect();
+            // The same content twice in one batch (tied weights) is written once.
+            let mut first_of = std::collections::HashMap::new();
+            for (index, digest) in digests.iter().enumerate() {
+                first_of.entry(*digest).or_insert(index);
+            }
+            buffers
+                .par_iter()
+                .zip(digests.par_iter())
+                .enumerate()
+                .map(|(index, (data, digest))| {
+                    let bytes_written = if first_of[digest] == index {
+                        let object = self.layout.path(Kind::Object, digest);
+                        writer.write(object, data)?.bytes_written()
+                    } else {
+                        0
+                    };
+                    Ok(PutReport {
+                        digest: *digest,
+                        size: data.len() as u64,
+                        bytes_written,
+                        chunks: 1,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()
+        })?;
+        writer.commit()?;
+        Ok(reports)
+    }
+
     /// Stores the file at `path`, streaming it (a large file is never read whole into memory).
     pub fn put_file(&self, path: &Path) -> Result<PutReport> {
         let mut reports = self.put_files(&[path.to_path_buf()], &Progress::default())?;

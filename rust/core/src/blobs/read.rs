@@ -220,6 +220,16 @@ impl BlobStore {
         Ok(method)
     }
 
+    /// The file holding the blob when it is stored whole as a file of its own (what
+    /// [`Self::put_buffers_whole`] writes), for callers that memory-map it; `None` when it is
+    /// packed or chunked. The file is read-only and never changes while it exists.
+    pub fn whole_path(&self, digest: &Digest) -> Result<Option<std::path::PathBuf>> {
+        Ok(match self.locate(digest)? {
+            Located::Whole { path, .. } => Some(path),
+            Located::Packed(_) | Located::Chunked(_) => None,
+        })
+    }
+
     pub(crate) fn locate(&self, digest: &Digest) -> Result<Located> {
         let path = self.layout.path(Kind::Object, digest);
         if let Ok(meta) = fs::metadata(&path) {
