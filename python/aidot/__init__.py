@@ -20,12 +20,14 @@ from aidot._fluent import (
     start_run,
 )
 from aidot.blobs import BlobStore
+from aidot.checkpoints import CheckpointManager
 from aidot.monitoring import Callback, EarlyStopping, TrainingMonitor
 from aidot.workspace import Workspace, default_workspace
 
 __all__ = [
     "BlobStore",
     "Callback",
+    "CheckpointManager",
     "EarlyStopping",
     "TrainingMonitor",
     "Workspace",

@@ -25,8 +25,11 @@ def start_run(
     name: str | None = None,
     tags: Mapping[str, Any] | None = None,
     nested: bool = False,
+    run_id: str | None = None,
 ) -> Run:
     """Starts a run on the default workspace and makes it the active one.
+
+    ``run_id`` resumes an existing run instead of starting a new one.
 
     With ``nested=True`` the new run is a child of the active run.
     """
@@ -34,7 +37,9 @@ def start_run(
 
     with _lock:
         parent = _active[-1] if nested and _active else None
-    run = default_workspace().tracker.start_run(experiment, name=name, tags=tags, parent=parent)
+    run = default_workspace().tracker.start_run(
+        experiment, name=name, tags=tags, parent=parent, run_id=run_id
+    )
     run._on_end = _forget
     with _lock:
         _active.append(run)

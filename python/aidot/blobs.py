@@ -189,7 +189,9 @@ class BlobStore:
             view = memoryview(buffer)
             if not view.c_contiguous:
                 raise InvalidArgumentError("put_buffers needs C-contiguous buffers")
-            views.append(np.frombuffer(view.cast("B"), np.uint8))
+            # An empty buffer cannot be cast (zeros in its shape); it has nothing to read.
+            flat = view.cast("B") if view.nbytes else b""
+            views.append(np.frombuffer(flat, np.uint8))
         addresses = [(int(v.ctypes.data), int(v.nbytes)) for v in views]
         raw = self._inner.put_addresses_whole(addresses)
         del views  # the buffers were only read while the call ran

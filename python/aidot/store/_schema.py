@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -127,3 +127,20 @@ run_artifacts = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 """Files a run logged: a relative path in the run's artifact tree and the blob holding it."""
+
+checkpoints = sa.Table(
+    "aidot_checkpoints",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), nullable=False),
+    sa.Column("step", sa.BigInteger, nullable=True),
+    sa.Column("epoch", sa.BigInteger, nullable=True),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("manifest", sa.String(64), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_aidot_checkpoints_run", "run_id", "created_at"),
+)
+"""A run's checkpoints that retention kept: metrics as JSON (what top-k ranks by, so a resumed
+run keeps pruning correctly) and the digest of the manifest blob describing the state. The blobs
+are referenced as owner ``checkpoint:<id>``."""

@@ -54,6 +54,10 @@ class ArtifactStore:
         self._blobs = blobs
         self._record_op = record
 
+    @property
+    def blobs(self) -> BlobStore:
+        return self._blobs
+
     def log_files(self, run_id: str, files: Iterable[tuple[Path, str]]) -> list[ArtifactInfo]:
         """Stores ``(local file, artifact path)`` pairs in one batch."""
         pairs = [(Path(local), clean_artifact_path(path)) for local, path in files]

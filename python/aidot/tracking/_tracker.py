@@ -167,12 +167,17 @@ class ExperimentTracker:
         name: str | None = None,
         tags: Mapping[str, Any] | None = None,
         parent: Run | str | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Starts a run in ``experiment`` (a name; created when missing, default "Default").
 
-        ``parent`` (a run or its id) makes it a nested run. Use the result as a context
-        manager, or call :meth:`Run.end`.
+        ``parent`` (a run or its id) makes it a nested run. ``run_id`` resumes an existing run
+        instead (for example in the process that continues an interrupted training): it is
+        RUNNING again until it ends. Use the result as a context manager, or call
+        :meth:`Run.end`.
         """
+        if run_id is not None:
+            return self._resume_run(run_id, tags)
         exp = self._experiment_for_run(experiment or DEFAULT_EXPERIMENT)
         parent_id = parent.id if isinstance(parent, Run) else parent
         if parent_id is not None:
@@ -193,14 +198,44 @@ class ExperimentTracker:
         with self._store.write() as conn:
             conn.execute(runs.insert(), [row])
         run = Run(self, run_id, exp.id)
-        with self._active_lock:
-            self._active[run_id] = run
-            if self._heartbeat is None:
-                self._heartbeat = Heartbeat(self._beat, self._heartbeat_interval)
-        end_runs_on_sigterm(self)
+        self._activate(run)
         if tags:
             run.set_tags(tags)
         return run
+
+    def _resume_run(self, run_id: str, tags: Mapping[str, Any] | None) -> Run:
+        import sqlalchemy as sa
+
+        with self._store.write() as conn:
+            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise _no_run(run_id)
+            conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=RunStatus.RUNNING.value, end_time=None, heartbeat_at=now_ms())
+            )
+            logged = _ops.stored_key_values(conn, params, run_id)
+            last_steps = conn.execute(
+                sa.select(metric_series.c.key, metric_series.c.last_step).where(
+                    metric_series.c.run_id == run_id
+                )
+            ).all()
+        run = Run(self, run_id, row.experiment_id)
+        run._params.update(logged)
+        # Default steps continue where the run stopped rather than restarting at 0.
+        run._steps.update({key: int(step) + 1 for key, step in last_steps})
+        self._activate(run)
+        if tags:
+            run.set_tags(tags)
+        return run
+
+    def _activate(self, run: Run) -> None:
+        with self._active_lock:
+            self._active[run.id] = run
+            if self._heartbeat is None:
+                self._heartbeat = Heartbeat(self._beat, self._heartbeat_interval)
+        end_runs_on_sigterm(self)
 
     def get_run(self, run_id: str) -> RunInfo:
         """Everything recorded about a run, with its metrics' latest values."""
@@ -410,6 +445,14 @@ class ExperimentTracker:
 
     def _info(self, row: Any, **fields: Any) -> RunInfo:
         return _run_info(row, timeout_ms=self._heartbeat_timeout_ms, **fields)
+
+    def _blob_store(self) -> BlobStore:
+        if self._artifacts is None:
+            raise InvalidArgumentError(
+                "this tracker has no blob store; use a workspace's tracker (ws.tracker) or "
+                "pass blobs= to ExperimentTracker"
+            )
+        return self._artifacts.blobs
 
     def _artifacts_for(self, run_id: str) -> ArtifactStore:
         if self._artifacts is None:
