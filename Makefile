@@ -33,9 +33,9 @@ test: ## Install with test extras, then run every Rust and Python test
 
 BENCH_VENV ?= .bench-venv
 
-bench-env: ## Install the peers compared with (dvc, mlflow, wandb) in a separate environment
+bench-env: ## Install the peers compared with (dvc, mlflow, wandb, safetensors) apart from aidot
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q dvc mlflow wandb
+	$(BENCH_VENV)/bin/pip install -q dvc mlflow wandb safetensors numpy
 
 bench: ## Run the benchmarks with their baselines (slow; see docs/benchmarks.md)
 	$(PIP) install -e '.[bench]'

@@ -27,6 +27,8 @@ class Comparison:
     """``s`` for times (shown in s, ms or us), anything else is printed as is (``bytes``)."""
 
     def show(self, value: float) -> str:
+        if self.unit == "bytes" and value >= 1 << 20:
+            return f"{value / (1 << 20):.1f} MiB"
         if self.unit != "s":
             return f"{value:.1f} {self.unit}"
         if value >= 1:

@@ -29,16 +29,37 @@ class Flattened:
     """Per buffer: ``kind`` (numpy, scalar, torch, bytes, pickle), ``dtype``, ``shape``."""
 
 
-def flatten(state: Any, *, allow_pickle: bool = False, copy: bool = False) -> Flattened:
+Spare = dict[tuple[str, tuple[int, ...]], list[Any]]
+"""Arrays free for reuse as snapshot copies, by dtype and shape."""
+
+
+def flatten(
+    state: Any, *, allow_pickle: bool = False, copy: bool = False, spare: Spare | None = None
+) -> Flattened:
     """Splits ``state`` into a JSON-able tree and buffers; ``copy`` snapshots every array (for
-    saving in the background while training goes on and changes them)."""
+    saving in the background while training goes on and changes them), into arrays taken from
+    ``spare`` when their dtype and shape match (fresh memory costs page faults; a reused
+    array only the copy)."""
     out = Flattened(tree=None)
-    out.tree = _flatten(state, out, "state", allow_pickle=allow_pickle, copy=copy)
+    out.tree = _flatten(
+        state, out, "state", allow_pickle=allow_pickle, copy=copy, spare=spare or {}
+    )
     return out
 
 
+def spare_arrays(flat: Flattened) -> Spare:
+    """The snapshot arrays of ``flat``, for the next :func:`flatten` to copy into."""
+    import numpy as np
+
+    spare: Spare = {}
+    for buffer in flat.buffers:
+        if isinstance(buffer, np.ndarray) and buffer.flags.writeable:
+            spare.setdefault((buffer.dtype.str, buffer.shape), []).append(buffer)
+    return spare
+
+
 def _flatten(  # noqa: PLR0911 - one return per kind of value
-    value: Any, out: Flattened, where: str, *, allow_pickle: bool, copy: bool
+    value: Any, out: Flattened, where: str, *, allow_pickle: bool, copy: bool, spare: Spare
 ) -> Any:
     import numpy as np
 
@@ -50,26 +71,29 @@ def _flatten(  # noqa: PLR0911 - one return per kind of value
                     f"{where} has a key of type {type(key).__name__}; checkpoint dicts need "
                     "str, int, float, bool or None keys"
                 )
-            child = _flatten(item, out, f"{where}[{key!r}]", allow_pickle=allow_pickle, copy=copy)
+            child = _flatten(
+                item, out, f"{where}[{key!r}]", allow_pickle=allow_pickle, copy=copy, spare=spare
+            )
             items.append([key, child])
         return {"dict": items}
     if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
         kind = "list" if isinstance(value, list) else "tuple"
         return {
             kind: [
-                _flatten(v, out, f"{where}[{i}]", allow_pickle=allow_pickle, copy=copy)
+                _flatten(v, out, f"{where}[{i}]", allow_pickle=allow_pickle, copy=copy, spare=spare)
                 for i, v in enumerate(value)
             ]
         }
     if isinstance(value, _INLINE):
         return {"value": value}
     if isinstance(value, np.ndarray) and value.dtype != object:
-        return _buffer(out, value, {"kind": "numpy"}, copy=copy)
+        return _buffer(out, value, {"kind": "numpy"}, copy=copy, spare=spare)
     if isinstance(value, np.generic) and not isinstance(value, np.object_):
-        return _buffer(out, np.asarray(value), {"kind": "scalar"}, copy=True)
+        return _buffer(out, np.asarray(value), {"kind": "scalar"}, copy=True, spare={})
     if _is_torch_tensor(value):
         array, torch_dtype = _tensor_to_numpy(value)
-        return _buffer(out, array, {"kind": "torch", "torch_dtype": torch_dtype}, copy=copy)
+        spec = {"kind": "torch", "torch_dtype": torch_dtype}
+        return _buffer(out, array, spec, copy=copy, spare=spare)
     if isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
         out.buffers.append(data)
@@ -86,10 +110,20 @@ def _flatten(  # noqa: PLR0911 - one return per kind of value
     return {"buffer": len(out.buffers) - 1}
 
 
-def _buffer(out: Flattened, array: Any, spec: dict[str, Any], *, copy: bool) -> dict[str, int]:
+def _buffer(
+    out: Flattened, array: Any, spec: dict[str, Any], *, copy: bool, spare: Spare
+) -> dict[str, int]:
     import numpy as np
 
-    data = np.array(array, order="C", copy=True) if copy else np.ascontiguousarray(array)
+    if not copy:
+        data = np.ascontiguousarray(array)
+    else:
+        free = spare.get((array.dtype.str, array.shape))
+        if free:
+            data = free.pop()
+            np.copyto(data, array)
+        else:
+            data = np.array(array, order="C", copy=True)
     spec.update(dtype=data.dtype.str, shape=list(data.shape))
     out.buffers.append(data)
     out.specs.append(spec)
