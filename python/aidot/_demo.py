@@ -8,6 +8,7 @@ version and tracks it as a run: params, a loss and accuracy curve, and the model
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -94,27 +95,29 @@ def put_version(
     files: list[Path],
     progress: ProgressCallback | None = None,
 ) -> VersionReport:
-    """Stores every file and records the version as an owner of those blobs."""
+    """Adds the folder holding ``files`` as the next version of dataset ``name``."""
+    folder = Path(os.path.commonpath(files))
     started = time.perf_counter()
-    reports = ws.blobs.put_files_report(files, progress)
+    version = ws.data.add(folder, name, f"{len(files)} files", progress=progress)
     seconds = time.perf_counter() - started
-    ws.store.add_blob_refs(f"demo/{name}", (r.digest for r in reports))
-    embeddings = next(r for f, r in zip(files, reports, strict=True) if f.name == "embeddings.bin")
     return VersionReport(
-        name=name,
-        files=len(files),
-        content_bytes=sum(r.size for r in reports),
-        bytes_written=sum(r.bytes_written for r in reports),
+        name=version.ref,
+        files=version.file_count,
+        content_bytes=version.bytes,
+        bytes_written=version.bytes_written,
         seconds=seconds,
-        sample_digest=embeddings.digest,
+        sample_digest=version.files["embeddings.bin"].digest,
     )
 
 
 def train_tracked(
     ws: Workspace, data_folder: Path, dataset: str, epochs: int = 300
 ) -> TrainingReport:
-    """Fits a logistic regression on the shards by gradient descent, tracking it as a run."""
+    """Fits a logistic regression on the shards by gradient descent, tracking it as a run
+    that records its input dataset and keeps the two best checkpoints of the weights."""
     import numpy as np
+
+    from aidot.checkpoints import CheckpointManager
 
     shards = sorted((data_folder / "shards").glob("part-0*.csv"))
     table = np.concatenate([np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2) for p in shards])
@@ -128,13 +131,17 @@ def train_tracked(
     with ws.tracker.start_run("demo", name="logistic-regression") as run:
         run.log_params({"model": "logistic regression", "lr": learning_rate, "epochs": epochs})
         run.set_tags({"dataset": dataset, "rows": str(len(y))})
+        run.log_input(ws.data.get(dataset))
+        checkpoints = CheckpointManager(run, monitor="loss", save_top_k=2, every_n_epochs=50)
         for epoch in range(epochs):
             p = 1.0 / (1.0 + np.exp(-(x @ weights)))
             eps = 1e-12
             loss = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
             accuracy = float(np.mean((p > 0.5) == y))
             run.log_metrics({"loss": float(loss), "accuracy": accuracy}, step=epoch)
+            checkpoints.save({"weights": weights}, epoch=epoch, metrics={"loss": float(loss)})
             weights -= learning_rate * (x.T @ (p - y)) / len(y)
+        checkpoints.close()
         run.log_dict({"weights": weights.tolist()}, "model/weights.json")
     return TrainingReport(run.id, len(y), epochs, accuracy, float(loss))
 
@@ -148,14 +155,14 @@ def run(
     """Runs the demo; ``step`` announces each stage, ``progress_for(label)`` makes a callback."""
     step("generating a dataset folder")
     files = generate_dataset(data_folder)
-    step("storing version 1")
-    v1 = put_version(ws, "dataset@v1", files, progress_for("v1"))
+    step("adding it as version 1 of dataset 'demo'")
+    v1 = put_version(ws, "demo", files, progress_for("v1"))
     step("changing the dataset (20 edited shards, 100 new, 1 MiB appended)")
     files = change_dataset(data_folder)
-    step("storing version 2")
-    v2 = put_version(ws, "dataset@v2", files, progress_for("v2"))
-    step("training a logistic regression on dataset@v2, tracked as a run")
-    training = train_tracked(ws, data_folder, "demo/dataset@v2")
+    step("adding version 2 (only changed files are read; changed chunks stored)")
+    v2 = put_version(ws, "demo", files, progress_for("v2"))
+    step("training a logistic regression on demo@v2, tracked as a run with checkpoints")
+    training = train_tracked(ws, data_folder, v2.name)
     step("verifying every blob")
     report = ws.blobs.verify()
     if not report.ok:

@@ -24,6 +24,7 @@ from aidot.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from aidot.blobs import BlobStore, GcReport
+    from aidot.data import DataVersionControl
     from aidot.store import MetadataStore
     from aidot.tracking import ExperimentTracker
 
@@ -33,6 +34,7 @@ DEFAULT_HOME = ".aidot"
 DB_FILE = "aidot.db"
 BLOBS_DIR = "blobs"
 SPOOL_DIR = "spool"
+STAT_CACHE_FILE = "statcache.db"
 
 
 def resolve_home(path: str | os.PathLike[str] | None = None) -> Path:
@@ -100,6 +102,13 @@ class Workspace:
 
         return ExperimentTracker(self.store, self.blobs, spool_dir=self.home / SPOOL_DIR)
 
+    @cached_property
+    def data(self) -> DataVersionControl:
+        """Data version control on this workspace (see :mod:`aidot.data`)."""
+        from aidot.data import DataVersionControl
+
+        return DataVersionControl(self.store, self.blobs, self.home / STAT_CACHE_FILE)
+
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""
         _ = self.store, self.blobs
@@ -117,6 +126,7 @@ class Workspace:
         on next use."""
         if "tracker" in self.__dict__:
             self.__dict__.pop("tracker").close()
+        self.__dict__.pop("data", None)
         if "store" in self.__dict__:
             self.__dict__.pop("store").close()
 

@@ -82,10 +82,12 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "dataset@v1" in proc.stdout
-    assert "dataset@v2" in proc.stdout
+    assert "demo@v1" in proc.stdout
+    assert "demo@v2" in proc.stdout
     ws = Workspace(tmp_path / "demo")
-    assert len(ws.store.blob_refs("demo/dataset@v2")) == 1_500 + 100 + 1 + 1
+    v2 = ws.data.get("demo@v2")
+    assert v2.file_count == 1_500 + 300 + 100 + 1
+    assert len({e.digest for e in v2.files.values()}) == 1_500 + 100 + 1 + 1  # labels once
     assert ws.blobs.verify().ok
     assert "trained on" in proc.stdout
     (trained,) = ws.tracker.search_runs("demo")
@@ -93,6 +95,12 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
     assert trained.metrics["accuracy"] > 0.9
     assert len(ws.tracker.get_metric_history(trained.id, "loss")) == 300
     assert [a.path for a in ws.tracker.list_artifacts(trained.id)] == ["model/weights.json"]
+    assert [v.ref for v in ws.data.used_by(trained.id)] == ["demo@v2"]
+    from aidot import CheckpointManager
+
+    with ws.tracker.start_run(run_id=trained.id) as resumed:
+        kept = CheckpointManager(resumed, monitor="loss")
+        assert [c.epoch for c in kept.list()] == [200, 250]  # the two lowest losses
     data = (tmp_path / "demo" / "demo-data" / "embeddings.bin").read_bytes()
     import blake3
 

@@ -6,6 +6,7 @@ import click
 
 from aidot import __version__
 from aidot.cli._blobs import blobs_group
+from aidot.cli._data import data_group
 from aidot.cli._demo import demo_command
 from aidot.cli._init import init_command
 from aidot.cli._tracking import experiments_group, runs_group
@@ -22,6 +23,7 @@ def cli() -> None:
 cli.add_command(init_command)
 cli.add_command(demo_command)
 cli.add_command(blobs_group)
+cli.add_command(data_group)
 cli.add_command(experiments_group)
 cli.add_command(runs_group)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -144,3 +144,52 @@ checkpoints = sa.Table(
 """A run's checkpoints that retention kept: metrics as JSON (what top-k ranks by, so a resumed
 run keeps pruning correctly) and the digest of the manifest blob describing the state. The blobs
 are referenced as owner ``checkpoint:<id>``."""
+
+datasets = sa.Table(
+    "aidot_datasets",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Named datasets under data version control."""
+
+dataset_versions = sa.Table(
+    "aidot_dataset_versions",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("dataset", sa.String(255), sa.ForeignKey("aidot_datasets.name"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("manifest", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("files", sa.BigInteger, nullable=False),
+    sa.Column("bytes", sa.BigInteger, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("dataset", "version", name="uq_aidot_dataset_versions"),
+)
+"""Versions 1, 2, ... of a dataset: the digest of the manifest blob (relative path -> digest,
+size, mode), counts, and the folder it was added from. File blobs are referenced as owner
+``dataset:<id>``."""
+
+dataset_tags = sa.Table(
+    "aidot_dataset_tags",
+    metadata,
+    sa.Column("dataset", sa.String(255), sa.ForeignKey("aidot_datasets.name"), primary_key=True),
+    sa.Column("tag", sa.String(255), primary_key=True),
+    sa.Column(
+        "version_id", sa.String(26), sa.ForeignKey("aidot_dataset_versions.id"), nullable=False
+    ),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Names for versions (``NAME@TAG``); a tag, once set, is not moved."""
+
+run_inputs = sa.Table(
+    "aidot_run_inputs",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), primary_key=True),
+    sa.Column(
+        "version_id", sa.String(26), sa.ForeignKey("aidot_dataset_versions.id"), primary_key=True
+    ),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Which dataset versions a run used (``run.log_input``)."""

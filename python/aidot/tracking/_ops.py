@@ -21,7 +21,8 @@ _log = logging.getLogger("aidot.tracking")
 
 
 class Op(NamedTuple):
-    """One recorded change: ``kind`` is ``params``, ``tags``, ``artifacts`` or ``end``."""
+    """One recorded change: ``kind`` is ``params``, ``tags``, ``artifacts``, ``input`` (a
+    dataset version the run used) or ``end``."""
 
     kind: str
     run_id: str
@@ -39,6 +40,8 @@ def apply(conn: sa.Connection, op: Op, *, replay: bool = False) -> None:
         _upsert_tags(conn, op.run_id, op.data)
     elif op.kind == "artifacts":
         _record_artifacts(conn, op.run_id, op.data)
+    elif op.kind == "input":
+        _record_input(conn, op.run_id, op.data)
     elif op.kind == "end":
         status, end_time = op.data
         conn.execute(
@@ -111,3 +114,16 @@ def _record_artifacts(conn: sa.Connection, run_id: str, items: list[list[Any]]) 
         ],
     )
     insert_blob_refs(conn, f"run:{run_id}", (digest for _, digest, _ in items))
+
+
+def _record_input(conn: sa.Connection, run_id: str, version_id: str) -> None:
+    import sqlalchemy as sa
+
+    from aidot.store._schema import run_inputs
+
+    where = (run_inputs.c.run_id == run_id) & (run_inputs.c.version_id == version_id)
+    if conn.execute(sa.select(run_inputs.c.run_id).where(where)).first() is None:
+        conn.execute(
+            run_inputs.insert(),
+            [{"run_id": run_id, "version_id": version_id, "created_at": now_ms()}],
+        )

@@ -99,6 +99,21 @@ class Run:
         """Sets several tags at once."""
         self._tracker._set_tags(self.id, tags)
 
+    # --- inputs ---------------------------------------------------------------------------
+
+    def log_input(self, dataset_version: Any) -> None:
+        """Records that this run used a dataset version (a :class:`~aidot.data.DatasetVersion`
+        from ``ws.data.add`` or ``ws.data.get``), so the data behind a result can be found."""
+        version_id = getattr(dataset_version, "id", None)
+        if not isinstance(version_id, str):
+            raise InvalidArgumentError(
+                f"log_input needs a dataset version (ws.data.get('NAME@v3')), got "
+                f"{type(dataset_version).__name__}"
+            )
+        from aidot.tracking._ops import Op
+
+        self._tracker._record(Op("input", self.id, version_id))
+
     # --- artifacts ------------------------------------------------------------------------
 
     def log_artifact(

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aidot_core::blobs::{BlobStore, Chunking, Digest, PutReport};
+use aidot_core::blobs::{BlobStore, Chunking, Digest, ExportMethod, PutReport};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -86,6 +86,25 @@ impl PyBlobStore {
         let paths = [path];
         run_cancellable(py, progress.as_ref(), |p| self.inner.put_files(&paths, p))
             .map(|mut reports| put_tuple(reports.remove(0)))
+    }
+
+    /// Exports `(digest, dest, mode)` items in parallel; returns how each was written.
+    #[pyo3(signature = (items, link=false, progress=None))]
+    fn export_many(
+        &self,
+        py: Python<'_>,
+        items: Vec<(String, PathBuf, Option<u32>)>,
+        link: bool,
+        progress: Option<Py<PyAny>>,
+    ) -> PyResult<Vec<&'static str>> {
+        let parsed = items
+            .into_iter()
+            .map(|(d, dest, mode)| Ok((digest(&d)?, dest, mode)))
+            .collect::<PyResult<Vec<_>>>()?;
+        let methods = run_cancellable(py, progress.as_ref(), |p| {
+            self.inner.export_many(&parsed, link, p)
+        })?;
+        Ok(methods.into_iter().map(ExportMethod::as_str).collect())
     }
 
     #[pyo3(signature = (paths, progress=None))]

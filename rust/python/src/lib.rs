@@ -10,6 +10,7 @@
 mod blobs;
 mod errors;
 mod gil;
+mod tree;
 
 use pyo3::prelude::*;
 
@@ -19,5 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<blobs::PyBlobStore>()?;
     m.add_function(wrap_pyfunction!(blobs::hash_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(errors::raise_core_error, m)?)?;
+    m.add_function(wrap_pyfunction!(tree::scan_tree, m)?)?;
+    m.add_function(wrap_pyfunction!(tree::hash_files, m)?)?;
     Ok(())
 }

@@ -144,6 +144,45 @@ impl BlobStore {
     /// filesystem (the result is read-only and shares the store's inode); otherwise clones it
     /// copy-on-write where the filesystem can, else copies. Chunked and packed blobs are always
     /// assembled by copy, and checked against their digest on the way.
+    /// Exports many blobs at once, in parallel (see [`Self::export`]), creating missing parent
+    /// folders. `mode` (when given) is set on each written file; hard links share the store's
+    /// read-only file and keep its mode. Checks cancellation between files.
+    pub fn export_many(
+        &self,
+        items: &[(Digest, std::path::PathBuf, Option<u32>)],
+        link: bool,
+        progress: &super::Progress,
+    ) -> Result<Vec<ExportMethod>> {
+        use rayon::prelude::*;
+        use std::collections::BTreeSet;
+
+        let parents: BTreeSet<&Path> = items.iter().filter_map(|(_, p, _)| p.parent()).collect();
+        for parent in parents {
+            fs::create_dir_all(parent).at("create", parent)?;
+        }
+        super::put::io_pool().install(|| {
+            items
+                .par_iter()
+                .map(|(digest, dest, mode)| {
+                    if progress.is_cancelled() {
+                        return Err(Error::Cancelled);
+                    }
+                    let method = self.export(digest, dest, link)?;
+                    #[cfg(unix)]
+                    if let (Some(mode), false) = (mode, method == ExportMethod::Hardlink) {
+                        use std::os::unix::fs::PermissionsExt;
+                        fs::set_permissions(dest, fs::Permissions::from_mode(*mode))
+                            .at("set permissions of", dest)?;
+                    }
+                    progress
+                        .files_done
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok(method)
+                })
+                .collect()
+        })
+    }
+
     pub fn export(&self, digest: &Digest, dest: &Path, link: bool) -> Result<ExportMethod> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,

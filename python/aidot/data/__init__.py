@@ -1,0 +1,6 @@
+"""Data version control: datasets as versions of files and folders in the blob store."""
+
+from aidot.data._dvc import Changes, DatasetVersion, DataVersionControl, read_pointer
+from aidot.data._manifest import FileEntry
+
+__all__ = ["Changes", "DataVersionControl", "DatasetVersion", "FileEntry", "read_pointer"]

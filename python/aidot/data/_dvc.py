@@ -1,0 +1,551 @@
+"""DataVersionControl: versions of files and folders in the workspace's blob store."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from aidot._ids import new_id, now_ms
+from aidot.data import _manifest
+from aidot.data._manifest import FileEntry, check_relative
+from aidot.data._refs import VersionRef, check_name, parse
+from aidot.data._stat_cache import Stat, StatCache
+from aidot.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    PathNotFoundError,
+)
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from aidot.blobs import BlobStore
+    from aidot.store import MetadataStore
+
+Progress = Callable[[int, int, int], object]
+"""``progress(bytes_done, bytes_total, files_done)``, as the blob store reports it."""
+
+POINTER_SUFFIX = ".aidot"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What differs between two file trees, as sorted relative paths."""
+
+    added: list[str] = field(default_factory=list)
+    modified: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.modified or self.deleted)
+
+
+class DatasetVersion:
+    """One version of a dataset: its files (``.files``), readable (``.open``) and checked out
+    (``.checkout``) without leaving Python."""
+
+    def __init__(self, dvc: DataVersionControl, row: Any, tags: list[str]) -> None:
+        self._dvc = dvc
+        self.id: str = row.id
+        self.name: str = row.dataset
+        self.version: int = row.version
+        self.manifest: str = row.manifest
+        self.message: str = row.message
+        self.file_count: int = row.files
+        self.bytes: int = row.bytes
+        self.source: str = row.source
+        self.created_at: int = row.created_at
+        self.tags = tags
+        self.bytes_written = 0
+        """New file content the ``add`` that returned this version stored (0 otherwise):
+        what deduplication and chunking left to write."""
+        self._files: dict[str, FileEntry] | None = None
+
+    def __repr__(self) -> str:
+        return f"DatasetVersion({self.ref!r}, files={self.file_count}, bytes={self.bytes})"
+
+    @property
+    def ref(self) -> str:
+        """``NAME@vN``."""
+        return f"{self.name}@v{self.version}"
+
+    @property
+    def files(self) -> dict[str, FileEntry]:
+        """Relative path -> digest, size and mode, sorted by path (loaded once)."""
+        if self._files is None:
+            data = self._dvc._blobs.get_bytes(self.manifest)
+            self._files = _manifest.decode(data, self.ref)
+        return self._files
+
+    def open(self, path: str) -> BinaryIO:
+        """A file of this version, opened for reading (the stored file itself, read-only,
+        when it is stored whole; else its verified bytes in memory)."""
+        entry = self.files.get(check_relative(path))
+        if entry is None:
+            raise NotFoundError(f"{self.ref} has no file {path!r}")
+        whole = self._dvc._blobs.whole_path(entry.digest)
+        if whole is not None:
+            return open(whole, "rb")
+        return io.BytesIO(self._dvc._blobs.get_bytes(entry.digest))
+
+    def checkout(
+        self,
+        dest: str | os.PathLike[str],
+        *,
+        link: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> int:
+        """Writes this version's files under ``dest`` (see
+        :meth:`DataVersionControl.checkout`); returns how many."""
+        return self._dvc._checkout(self, Path(dest), link=link, force=force, progress=progress)
+
+
+class DataVersionControl:
+    """Dataset versions in a workspace (``ws.data``), as DVC users expect, without a git repo.
+
+    ``add("data/", "images")`` records version 1, 2, ... of a file or folder: a manifest of
+    relative path -> digest, size and mode, with the content in the blob store (hashed and
+    stored in parallel; unchanged files are recognised by their stat and not read again).
+    """
+
+    def __init__(self, store: MetadataStore, blobs: BlobStore, stat_cache: Path) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._stats = StatCache(stat_cache)
+
+    # --- versions -------------------------------------------------------------------------
+
+    def add(
+        self,
+        path: str | os.PathLike[str],
+        name: str,
+        message: str = "",
+        *,
+        progress: Progress | None = None,
+        pointer: bool = False,
+    ) -> DatasetVersion:
+        """Records the file or folder at ``path`` as the next version of dataset ``name``
+        (created when new) and returns it; when nothing changed since the latest version,
+        returns that one. ``pointer`` writes ``NAME.aidot`` beside ``path``."""
+        check_name(name)
+        root = _existing(path)
+        files, written = self._snapshot(root, progress)
+        manifest = _manifest.encode(files)
+        latest = self._latest_row(name)
+        if latest is not None and latest.manifest == _digest_of(manifest):
+            version = self._version(latest)
+        else:
+            version = self._commit(name, root, message, files, manifest)
+        version.bytes_written = written
+        if pointer:
+            write_pointer(root.parent / f"{name}{POINTER_SUFFIX}", version)
+        return version
+
+    def get(self, ref: str) -> DatasetVersion:
+        """``NAME`` (the latest version), ``NAME@v3``, or ``NAME@TAG``."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import dataset_tags, dataset_versions
+
+        parsed = parse(ref)
+        with self._store.read() as conn:
+            query = sa.select(dataset_versions).where(dataset_versions.c.dataset == parsed.name)
+            if parsed.version is not None:
+                query = query.where(dataset_versions.c.version == parsed.version)
+            elif parsed.tag is not None:
+                tagged = sa.select(dataset_tags.c.version_id).where(
+                    dataset_tags.c.dataset == parsed.name, dataset_tags.c.tag == parsed.tag
+                )
+                query = query.where(dataset_versions.c.id.in_(tagged))
+            else:
+                query = query.order_by(dataset_versions.c.version.desc()).limit(1)
+            row = conn.execute(query).first()
+            if row is None:
+                raise self._missing(conn, parsed, ref)
+            return DatasetVersion(self, row, _tags_of(conn, row.id))
+
+    def log(self, name: str) -> list[DatasetVersion]:
+        """Every version of a dataset, newest first."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import dataset_tags, dataset_versions
+
+        check_name(name)
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(dataset_versions)
+                .where(dataset_versions.c.dataset == name)
+                .order_by(dataset_versions.c.version.desc())
+            ).all()
+            if not rows:
+                raise NotFoundError(f"no dataset named {name!r}; list them with aidot data ls")
+            tags: dict[str, list[str]] = {}
+            for version_id, tag in conn.execute(
+                sa.select(dataset_tags.c.version_id, dataset_tags.c.tag)
+                .where(dataset_tags.c.dataset == name)
+                .order_by(dataset_tags.c.tag)
+            ):
+                tags.setdefault(version_id, []).append(tag)
+        return [DatasetVersion(self, row, tags.get(row.id, [])) for row in rows]
+
+    def list(self) -> list[DatasetVersion]:
+        """The latest version of every dataset, by name."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import dataset_versions
+
+        latest = (
+            sa.select(dataset_versions.c.dataset, sa.func.max(dataset_versions.c.version))
+            .group_by(dataset_versions.c.dataset)
+            .subquery()
+        )
+        query = (
+            sa.select(dataset_versions)
+            .join(
+                latest,
+                (dataset_versions.c.dataset == latest.c[0])
+                & (dataset_versions.c.version == latest.c[1]),
+            )
+            .order_by(dataset_versions.c.dataset)
+        )
+        with self._store.read() as conn:
+            return [
+                DatasetVersion(self, row, _tags_of(conn, row.id)) for row in conn.execute(query)
+            ]
+
+    def tag(self, ref: str, tag: str) -> DatasetVersion:
+        """Names a version; a tag that exists already is an error (tags do not move)."""
+        from aidot.store._schema import dataset_tags
+
+        check_name(tag, "tag")
+        if parse(f"x@{tag}").tag is None:
+            raise InvalidArgumentError(f"tag {tag!r} looks like a version number; pick a name")
+        version = self.get(ref)
+        try:
+            with self._store.write() as conn:
+                conn.execute(
+                    dataset_tags.insert(),
+                    [
+                        {
+                            "dataset": version.name,
+                            "tag": tag,
+                            "version_id": version.id,
+                            "created_at": now_ms(),
+                        }
+                    ],
+                )
+        except AlreadyExistsError:
+            holder = self.get(f"{version.name}@{tag}").ref
+            raise AlreadyExistsError(
+                f"{version.name} already has a tag {tag!r} (on {holder}); tags do not move: "
+                "pick another name"
+            ) from None
+        return self.get(ref)
+
+    # --- comparing ------------------------------------------------------------------------
+
+    def status(self, name: str, path: str | os.PathLike[str] | None = None) -> Changes:
+        """How the folder at ``path`` (default: where the latest version was added from)
+        differs from the latest version of ``name``."""
+        latest = self.get(name)
+        root = _existing(path if path is not None else latest.source)
+        current = self._current_digests(root, latest.files)
+        return _compare(latest.files, current)
+
+    def diff(self, old: str, new: str) -> Changes:
+        """What changed from version ``old`` to version ``new`` (e.g. ``images@v1``)."""
+        before, after = self.get(old).files, self.get(new).files
+        return _compare(before, {p: e.digest for p, e in after.items()})
+
+    # --- using ----------------------------------------------------------------------------
+
+    def checkout(
+        self,
+        ref: str,
+        dest: str | os.PathLike[str],
+        *,
+        link: bool = False,
+        force: bool = False,
+        progress: Progress | None = None,
+    ) -> int:
+        """Writes a version's files under ``dest`` (created if missing) and returns how many.
+
+        Files are cloned copy-on-write where the filesystem can, else copied, in parallel;
+        ``link=True`` hard-links them instead (read-only, sharing the store's files). ``dest``
+        must be empty unless ``force``, which overwrites the version's files there and leaves
+        any others alone.
+        """
+        return self._checkout(self.get(ref), Path(dest), link=link, force=force, progress=progress)
+
+    def verify(self, ref: str) -> int:
+        """Re-hashes every file of a version; raises :class:`~aidot.errors.IntegrityError`
+        naming a damaged one. Returns the number of files checked."""
+        version = self.get(ref)
+        digests = {e.digest for e in version.files.values()}
+        self._blobs.verify_digests(sorted(digests))
+        return len(version.files)
+
+    def used_by(self, run_id: str) -> builtins.list[DatasetVersion]:
+        """The dataset versions a run logged as inputs."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import dataset_versions, run_inputs
+
+        query = (
+            sa.select(dataset_versions)
+            .join(run_inputs, run_inputs.c.version_id == dataset_versions.c.id)
+            .where(run_inputs.c.run_id == run_id)
+            .order_by(dataset_versions.c.dataset, dataset_versions.c.version)
+        )
+        with self._store.read() as conn:
+            return [
+                DatasetVersion(self, row, _tags_of(conn, row.id)) for row in conn.execute(query)
+            ]
+
+    # --- internals ------------------------------------------------------------------------
+
+    def _snapshot(self, root: Path, progress: Progress | None) -> tuple[dict[str, FileEntry], int]:
+        """The tree's files with their digests (cached ones from the stat cache, the rest
+        hashed and stored in one parallel batch), and the bytes that batch wrote."""
+        from aidot import _core
+
+        listing = _core.scan_tree(str(root))
+        base = root if root.is_dir() else root.parent
+        cached = self._stats.lookup(base)
+        files: dict[str, FileEntry] = {}
+        to_store: list[tuple[str, Stat, int]] = []
+        written = 0
+        for rel, size, mtime, inode, mode in listing:
+            check_relative(rel)
+            absolute = f"{base}/{rel}"
+            stat = (size, mtime, inode)
+            hit = cached.get(absolute)
+            if hit is not None and hit[0] == stat:
+                files[rel] = FileEntry(hit[1], size, mode)
+            else:
+                to_store.append((rel, stat, mode))
+        if to_store:
+            reports = self._blobs.put_files_report(
+                [f"{base}/{rel}" for rel, _, _ in to_store], progress
+            )
+            for (rel, _, mode), report in zip(to_store, reports, strict=True):
+                files[rel] = FileEntry(report.digest, report.size, mode)
+                written += report.bytes_written
+            self._stats.store(
+                (f"{base}/{rel}", stat, r.digest)
+                for (rel, stat, _), r in zip(to_store, reports, strict=True)
+                if r.size == stat[0]  # the file changed while read: do not trust its stat
+            )
+        return dict(sorted(files.items())), written
+
+    def _current_digests(self, root: Path, known: dict[str, FileEntry]) -> dict[str, str]:
+        """Digests of the tree's files, hashing only those whose stat is not cached and whose
+        size matches the known version (a different size is a change by itself)."""
+        from aidot import _core
+
+        listing = _core.scan_tree(str(root))
+        base = root if root.is_dir() else root.parent
+        cached = self._stats.lookup(base)
+        current: dict[str, str] = {}
+        to_hash: list[str] = []
+        for rel, size, mtime, inode, _ in listing:
+            hit = cached.get(f"{base}/{rel}")
+            entry = known.get(rel)
+            if hit is not None and hit[0] == (size, mtime, inode):
+                current[rel] = hit[1]
+            elif entry is None or entry.size != size:
+                current[rel] = ""  # added, or modified: no need to read it
+            else:
+                to_hash.append(rel)
+        if to_hash:
+            digests = _core.hash_files([f"{base}/{rel}" for rel in to_hash])
+            current.update(zip(to_hash, digests, strict=True))
+        return current
+
+    def _commit(
+        self,
+        name: str,
+        root: Path,
+        message: str,
+        files: dict[str, FileEntry],
+        manifest: bytes,
+    ) -> DatasetVersion:
+        import sqlalchemy as sa
+
+        from aidot.store._metadata_store import insert_blob_refs
+        from aidot.store._schema import dataset_versions, datasets
+
+        manifest_digest = self._blobs.put_bytes(manifest)
+        now = now_ms()
+        version_id = new_id()
+        with self._store.write() as conn:
+            if (
+                conn.execute(sa.select(datasets.c.name).where(datasets.c.name == name)).first()
+                is None
+            ):
+                conn.execute(datasets.insert(), [{"name": name, "created_at": now}])
+            number = (
+                conn.execute(
+                    sa.select(sa.func.max(dataset_versions.c.version)).where(
+                        dataset_versions.c.dataset == name
+                    )
+                ).scalar()
+                or 0
+            ) + 1
+            conn.execute(
+                dataset_versions.insert(),
+                [
+                    {
+                        "id": version_id,
+                        "dataset": name,
+                        "version": number,
+                        "manifest": manifest_digest,
+                        "message": message,
+                        "files": len(files),
+                        "bytes": sum(e.size for e in files.values()),
+                        "source": str(root),
+                        "created_at": now,
+                    }
+                ],
+            )
+            digests = {e.digest for e in files.values()}
+            digests.add(manifest_digest)
+            insert_blob_refs(conn, f"dataset:{version_id}", digests)
+            row = conn.execute(
+                sa.select(dataset_versions).where(dataset_versions.c.id == version_id)
+            ).one()
+        version = DatasetVersion(self, row, [])
+        version._files = files
+        return version
+
+    def _checkout(
+        self,
+        version: DatasetVersion,
+        dest: Path,
+        *,
+        link: bool,
+        force: bool,
+        progress: Progress | None,
+    ) -> int:
+        if dest.exists() and not dest.is_dir():
+            raise InvalidArgumentError(f"checkout destination {dest} is a file; name a folder")
+        if dest.is_dir() and not force and any(dest.iterdir()):
+            raise InvalidArgumentError(
+                f"checkout destination {dest} is not empty; pick an empty folder, or pass "
+                "force=True (--force) to overwrite the version's files there"
+            )
+        root = dest.resolve()
+        items = []
+        for rel, entry in version.files.items():
+            target = (root / check_relative(rel)).resolve()
+            if root not in target.parents:
+                raise InvalidArgumentError(f"{version.ref}: {rel!r} would land outside {dest}")
+            items.append((entry.digest, str(target), None if link else entry.mode))
+        self._blobs._inner.export_many(items, link, progress)
+        return len(items)
+
+    def _latest_row(self, name: str) -> Any:
+        import sqlalchemy as sa
+
+        from aidot.store._schema import dataset_versions
+
+        with self._store.read() as conn:
+            return conn.execute(
+                sa.select(dataset_versions)
+                .where(dataset_versions.c.dataset == name)
+                .order_by(dataset_versions.c.version.desc())
+                .limit(1)
+            ).first()
+
+    def _version(self, row: Any) -> DatasetVersion:
+        with self._store.read() as conn:
+            return DatasetVersion(self, row, _tags_of(conn, row.id))
+
+    def _missing(self, conn: sa.Connection, ref: VersionRef, text: str) -> NotFoundError:
+        import sqlalchemy as sa
+
+        from aidot.store._schema import datasets
+
+        exists = conn.execute(sa.select(datasets.c.name).where(datasets.c.name == ref.name)).first()
+        if exists is None:
+            return NotFoundError(f"no dataset named {ref.name!r}; list them with aidot data ls")
+        if ref.tag is not None:
+            return NotFoundError(f"dataset {ref.name!r} has no tag {ref.tag!r} ({text})")
+        return NotFoundError(
+            f"dataset {ref.name!r} has no version {ref.version}; see aidot data log {ref.name}"
+        )
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    root = Path(path).expanduser().absolute()
+    if not root.exists():
+        raise PathNotFoundError(f"{root} does not exist; pass the file or folder to version")
+    return root
+
+
+def _digest_of(data: bytes) -> str:
+    from aidot.blobs import hash_bytes
+
+    return hash_bytes(data)
+
+
+def _compare(before: dict[str, FileEntry], after: dict[str, str]) -> Changes:
+    added = sorted(p for p in after if p not in before)
+    deleted = sorted(p for p in before if p not in after)
+    modified = sorted(p for p, d in after.items() if p in before and before[p].digest != d)
+    return Changes(added, modified, deleted)
+
+
+def _tags_of(conn: sa.Connection, version_id: str) -> list[str]:
+    import sqlalchemy as sa
+
+    from aidot.store._schema import dataset_tags
+
+    query = (
+        sa.select(dataset_tags.c.tag)
+        .where(dataset_tags.c.version_id == version_id)
+        .order_by(dataset_tags.c.tag)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def write_pointer(path: Path, version: DatasetVersion) -> None:
+    """A few lines of text naming a version, for users who commit them to git like a
+    ``.dvc`` file: ``aidot data checkout`` accepts the file in place of ``NAME@vN``."""
+    text = (
+        f"# aidot dataset pointer: aidot data checkout {path.name} DEST\n"
+        f"dataset: {version.name}\n"
+        f"version: {version.version}\n"
+        f"manifest: {version.manifest}\n"
+        f"files: {version.file_count}\n"
+        f"bytes: {version.bytes}\n"
+    )
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def read_pointer(path: str | os.PathLike[str]) -> str:
+    """The ``NAME@vN`` a pointer file names."""
+    fields = {}
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        text = ""  # binary: not a pointer file, said below
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not key.startswith("#"):
+            fields[key.strip()] = value.strip()
+    try:
+        return f"{check_name(fields['dataset'])}@v{int(fields['version'])}"
+    except (KeyError, ValueError):
+        raise InvalidArgumentError(
+            f"{path} is not an aidot pointer file (it needs 'dataset:' and 'version:' lines)"
+        ) from None

@@ -1,0 +1,37 @@
+"""Naming a dataset version: ``NAME`` (the latest), ``NAME@v3`` or ``NAME@3``, ``NAME@TAG``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from aidot.errors import InvalidArgumentError
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
+
+
+@dataclass(frozen=True)
+class VersionRef:
+    name: str
+    version: int | None = None
+    tag: str | None = None
+
+
+def check_name(name: str, what: str = "dataset name") -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidArgumentError(
+            f"{what} {name!r} must start with a letter or digit and use only letters, digits, "
+            "'_', '.' and '-' (at most 255 characters)"
+        )
+    return name
+
+
+def parse(ref: str) -> VersionRef:
+    """Splits ``NAME[@vN|@N|@TAG]``."""
+    name, at, rest = ref.partition("@")
+    check_name(name)
+    if not at:
+        return VersionRef(name)
+    if re.fullmatch(r"v?[0-9]+", rest):
+        return VersionRef(name, version=int(rest.lstrip("v")))
+    return VersionRef(name, tag=check_name(rest, "tag"))
