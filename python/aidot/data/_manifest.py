@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import dataclass
-from pathlib import PurePosixPath
+from typing import NamedTuple
 
 from aidot.errors import IntegrityError, InvalidArgumentError, SchemaVersionError
 
@@ -18,9 +17,8 @@ FORMAT = "aidot.dataset"
 VERSION = 1
 
 
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a dataset version."""
+class FileEntry(NamedTuple):
+    """One file of a dataset version (a named tuple: manifests hold 50,000 of them)."""
 
     digest: str
     size: int
@@ -29,13 +27,18 @@ class FileEntry:
 
 
 def check_relative(path: str) -> str:
-    """``path`` if it is a clean relative path inside the dataset, else an error naming it."""
-    pure = PurePosixPath(path)
+    """``path`` if it is a clean relative path inside the dataset, else an error naming it.
+
+    String tests only: this runs once per file of a manifest, 50,000 times for a large one.
+    """
+    wrapped = f"/{path}/"
     if (
         not path
-        or pure.is_absolute()
-        or "\\\\" in path
-        or any(part in ("..", ".", "") for part in path.split("/"))
+        or path[0] == "/"
+        or "\\" in path
+        or "//" in wrapped
+        or "/./" in wrapped
+        or "/../" in wrapped
     ):
         raise InvalidArgumentError(
             f"dataset path {path!r} must be relative, inside the dataset root, without "
@@ -64,11 +67,11 @@ def decode(data: bytes, where: str) -> dict[str, FileEntry]:
             f"{where} was written by a newer aidot (manifest version {document['version']}); "
             "upgrade aidot to read it"
         )
-    files = {}
-    for path, digest, size, mode in document["files"]:
-        try:
-            check_relative(path)
-        except InvalidArgumentError as exc:
-            raise IntegrityError(f"{where}: its manifest has an unsafe path ({exc})") from None
-        files[path] = FileEntry(digest, int(size), int(mode))
-    return files
+    rows = document["files"]
+    try:
+        for row in rows:
+            check_relative(row[0])
+    except InvalidArgumentError as exc:
+        raise IntegrityError(f"{where}: its manifest has an unsafe path ({exc})") from None
+    make = FileEntry._make
+    return {row[0]: make(row[1:]) for row in rows}

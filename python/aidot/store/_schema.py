@@ -168,8 +168,8 @@ dataset_versions = sa.Table(
     sa.UniqueConstraint("dataset", "version", name="uq_aidot_dataset_versions"),
 )
 """Versions 1, 2, ... of a dataset: the digest of the manifest blob (relative path -> digest,
-size, mode), counts, and the folder it was added from. File blobs are referenced as owner
-``dataset:<id>``."""
+size, mode), counts, and the folder it was added from. The blobs of every version of a
+dataset are referenced as owner ``dataset:<name>``."""
 
 dataset_tags = sa.Table(
     "aidot_dataset_tags",

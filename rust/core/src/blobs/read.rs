@@ -139,14 +139,12 @@ impl BlobStore {
         }
     }
 
-    /// Writes the blob to `dest` atomically (a temporary file in `dest`'s folder, then a rename).
-    /// With `link`, hard-links the stored file when it is stored whole and on the same
-    /// filesystem (the result is read-only and shares the store's inode); otherwise clones it
-    /// copy-on-write where the filesystem can, else copies. Chunked and packed blobs are always
-    /// assembled by copy, and checked against their digest on the way.
     /// Exports many blobs at once, in parallel (see [`Self::export`]), creating missing parent
-    /// folders. `mode` (when given) is set on each written file; hard links share the store's
-    /// read-only file and keep its mode. Checks cancellation between files.
+    /// folders, for checkouts. `mode` (default `0o644`) is given to each written file; hard
+    /// links share the store's read-only file and keep its mode. A destination that does not
+    /// exist yet is written in place (no temporary file and rename: half the metadata work of
+    /// a 50,000-file checkout); one that exists is replaced atomically. Checks cancellation
+    /// between files.
     pub fn export_many(
         &self,
         items: &[(Digest, std::path::PathBuf, Option<u32>)],
@@ -167,13 +165,16 @@ impl BlobStore {
                     if progress.is_cancelled() {
                         return Err(Error::Cancelled);
                     }
-                    let method = self.export(digest, dest, link)?;
-                    #[cfg(unix)]
-                    if let (Some(mode), false) = (mode, method == ExportMethod::Hardlink) {
-                        use std::os::unix::fs::PermissionsExt;
-                        fs::set_permissions(dest, fs::Permissions::from_mode(*mode))
-                            .at("set permissions of", dest)?;
-                    }
+                    let mode = mode.unwrap_or(0o644);
+                    let method = if fs::symlink_metadata(dest).is_err() {
+                        self.export_new(digest, dest, link, mode)?
+                    } else {
+                        let method = self.export(digest, dest, link)?;
+                        if method != ExportMethod::Hardlink {
+                            set_mode(dest, mode)?;
+                        }
+                        method
+                    };
                     progress
                         .files_done
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -183,6 +184,54 @@ impl BlobStore {
         })
     }
 
+    /// Writes the blob to `dest`, which does not exist, directly; removes a partial file on
+    /// failure.
+    fn export_new(
+        &self,
+        digest: &Digest,
+        dest: &Path,
+        link: bool,
+        mode: u32,
+    ) -> Result<ExportMethod> {
+        let located = self.locate(digest)?;
+        if let Located::Whole { path, .. } = &located {
+            if link && fs::hard_link(path, dest).is_ok() {
+                return Ok(ExportMethod::Hardlink);
+            }
+            if reflink_copy::reflink(path, dest).is_ok() {
+                set_mode(dest, mode)?;
+                return Ok(ExportMethod::Reflink);
+            }
+        }
+        if let Located::Chunked(_) = located {
+            let method = self.export(digest, dest, link)?;
+            set_mode(dest, mode)?;
+            return Ok(method);
+        }
+        let mut out = new_file(dest, mode)?;
+        let written = match located {
+            Located::Whole { path, .. } => copy_verified(digest, &path, &mut out, dest),
+            Located::Packed(entry) => {
+                let mut data = vec![0u8; entry.len as usize];
+                self.read_packed(digest, &entry, &mut data)
+                    .and_then(|()| check_digest(digest, Digest::of(&data)))
+                    .and_then(|()| out.write_all(&data).at("write", dest))
+            }
+            Located::Chunked(_) => unreachable!("handled above"),
+        };
+        if let Err(err) = written {
+            drop(out);
+            let _ = fs::remove_file(dest);
+            return Err(err);
+        }
+        Ok(ExportMethod::Copy)
+    }
+
+    /// Writes the blob to `dest` atomically (a temporary file in `dest`'s folder, then a rename).
+    /// With `link`, hard-links the stored file when it is stored whole and on the same
+    /// filesystem (the result is read-only and shares the store's inode); otherwise clones it
+    /// copy-on-write where the filesystem can, else copies. Chunked and packed blobs are always
+    /// assembled by copy, and checked against their digest on the way.
     pub fn export(&self, digest: &Digest, dest: &Path, link: bool) -> Result<ExportMethod> {
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -395,4 +444,49 @@ fn make_writable(path: &Path) {
             let _ = fs::set_permissions(path, perms);
         }
     }
+}
+
+/// Creates `dest`, which must not exist, with permission bits `mode`.
+fn new_file(dest: &Path, mode: u32) -> Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    options.open(dest).at("create", dest)
+}
+
+/// Sets `dest`'s permission bits (ignoring the process umask, as a checkout should).
+fn set_mode(dest: &Path, mode: u32) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(dest, fs::Permissions::from_mode(mode)).at("set permissions of", dest)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (dest, mode);
+        Ok(())
+    }
+}
+
+/// Copies a whole stored file into `out`, hashing on the way, and fails if the bytes no longer
+/// match `digest`.
+fn copy_verified(digest: &Digest, src: &Path, out: &mut File, dest: &Path) -> Result<()> {
+    let mut input = File::open(src).at("open", src)?;
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = input.read(&mut buf).at("read", src)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n]).at("write", dest)?;
+    }
+    check_digest(digest, hasher.finalize().into())
 }

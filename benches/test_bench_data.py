@@ -1,0 +1,123 @@
+"""Data version control against DVC (issue #4 targets): add, re-add after a 1% change, status
+and checkout of 50,000 small files and of 2 GiB in four large files; storage after appending
+1 MiB to a 512 MiB file.
+
+DVC runs from the bench environment (`make bench-env`; $AIDOT_BENCH_DVC, else `dvc` on PATH)
+on the very same files, in a git + DVC repository around them; aidot's workspace is a sibling
+folder on the same disk. Sizes: AIDOT_BENCH_FILES (default 50000), AIDOT_BENCH_BIG_MIB (2048).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from aidot import Workspace
+
+from .conftest import Comparison, record, sync
+from .test_bench_blobs import BIG_MIB, FILES, dvc_command, write_random_file, write_small_files
+
+
+def seconds(fn: Callable[[], object]) -> float:
+    sync()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def dvc_repo(root: Path) -> Callable[..., None]:
+    dvc = dvc_command()
+    if dvc is None:
+        pytest.skip("dvc not installed in the bench environment: make bench-env")
+    subprocess.run(["git", "init", "-q"], cwd=root, check=True)
+    subprocess.run([dvc, "init", "-q"], cwd=root, check=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([dvc, *args], cwd=root, check=True, capture_output=True)
+
+    return run
+
+
+def compare(name: str, aidot_s: float, baseline: str, baseline_s: float, target: str) -> None:
+    record(Comparison(name, aidot_s, baseline, baseline_s, target))
+
+
+def test_small_files_vs_dvc(bench_dir: Path) -> None:
+    repo = bench_dir / "small"
+    data = repo / "data"
+    paths = write_small_files(data, FILES)
+    dvc = dvc_repo(repo)
+    ws = Workspace(bench_dir / "small-ws").init()
+    label = f"{FILES:,} x 4 KiB"
+
+    aidot_add = seconds(lambda: ws.data.add(data, "small"))
+    dvc_add = seconds(lambda: dvc("add", "-q", "data"))
+    compare(f"data add, {label}", aidot_add, "dvc add", dvc_add, ">= 15x")
+
+    aidot_status = seconds(lambda: ws.data.status("small"))
+    assert not ws.data.status("small")
+    dvc_status = seconds(lambda: dvc("status", "-q"))
+    compare(f"data status, unchanged {label}", aidot_status, "dvc status", dvc_status, "< 0.5 s")
+
+    for path in paths[:: max(1, len(paths) // (FILES // 100))][: FILES // 100]:
+        path.write_bytes(os.urandom(4096))  # 1% of the files rewritten
+    aidot_readd = seconds(lambda: ws.data.add(data, "small"))
+    dvc_readd = seconds(lambda: dvc("add", "-q", "data"))
+    compare(f"data add again, 1% of {label} rewritten", aidot_readd, "dvc add", dvc_readd, ">= 10x")
+
+    out = bench_dir / "small-out"
+    aidot_checkout = seconds(lambda: ws.data.checkout("small", out))
+    assert (out / paths[7].relative_to(data)).read_bytes() == paths[7].read_bytes()
+    shutil.rmtree(data)
+    sync()
+    dvc_checkout = seconds(lambda: dvc("checkout", "-q"))
+    assert paths[7].exists()
+    compare(f"data checkout, {label}", aidot_checkout, "dvc checkout", dvc_checkout, ">= 10x")
+    ws.close()
+
+
+def test_large_files_vs_dvc(bench_dir: Path) -> None:
+    repo = bench_dir / "large"
+    data = repo / "data"
+    data.mkdir(parents=True)
+    for i in range(4):
+        write_random_file(data / f"shard{i}.bin", BIG_MIB // 4)
+    dvc = dvc_repo(repo)
+    ws = Workspace(bench_dir / "large-ws").init()
+    label = f"{BIG_MIB:,} MiB in 4 files"
+
+    aidot_add = seconds(lambda: ws.data.add(data, "large"))
+    dvc_add = seconds(lambda: dvc("add", "-q", "data"))
+    compare(f"data add, {label}", aidot_add, "dvc add", dvc_add, ">= 4x")
+
+    out = bench_dir / "large-out"
+    aidot_checkout = seconds(lambda: ws.data.checkout("large", out))
+    shutil.rmtree(data)
+    sync()
+    dvc_checkout = seconds(lambda: dvc("checkout", "-q"))
+    compare(f"data checkout, {label}", aidot_checkout, "dvc checkout", dvc_checkout, ">= 3x")
+
+    grown = data / "shard0.bin"
+    grown.chmod(0o644)  # DVC may leave its checkout read-only
+    used = ws.blobs.usage().bytes
+    with grown.open("ab") as fh:
+        fh.write(os.urandom(1 << 20))
+    ws.data.add(data, "large")
+    new_bytes = ws.blobs.usage().bytes - used
+    record(
+        Comparison(
+            f"append 1 MiB to a {BIG_MIB // 4} MiB file, add again: new storage",
+            new_bytes,
+            "DVC: a second full copy",
+            (BIG_MIB // 4 + 1) << 20,
+            "< 8 MiB",
+            unit="bytes",
+        )
+    )
+    ws.close()
