@@ -560,3 +560,72 @@ fn verify_digests_names_the_damaged_blob() {
         Err(Error::BlobNotFound { .. })
     ));
 }
+
+#[test]
+fn export_many_writes_every_kind_of_blob_with_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let chunked = noise(200_000, 11); // above the test store's 16 KiB threshold
+    let small: Vec<Vec<u8>> = (0..70).map(|i| noise(100 + i, i as u64)).collect();
+    let sources: Vec<PathBuf> = small
+        .iter()
+        .enumerate()
+        .map(|(i, data)| write(dir.path(), &format!("s{i}"), data))
+        .collect();
+    store.put_files(&sources, &Progress::default()).unwrap(); // packed: 64+ files
+    let big = store.put_bytes(&chunked).unwrap().digest;
+    let out = dir.path().join("out");
+    let mut items = vec![(big, out.join("deep/big.bin"), Some(0o600))];
+    items.extend(
+        small
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (Digest::of(d), out.join(format!("s/{i}")), None)),
+    );
+    store
+        .export_many(&items, false, &Progress::default())
+        .unwrap();
+    assert_eq!(fs::read(out.join("deep/big.bin")).unwrap(), chunked);
+    assert_eq!(fs::read(out.join("s/69")).unwrap(), small[69]);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(out.join("deep/big.bin"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // An existing destination is replaced atomically rather than written in place.
+    fs::write(out.join("s/0"), b"stale").unwrap();
+    store
+        .export_many(&items[1..2], false, &Progress::default())
+        .unwrap();
+    assert_eq!(fs::read(out.join("s/0")).unwrap(), small[0]);
+}
+
+#[test]
+fn export_many_refuses_a_damaged_chunk_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let data = noise(100_000, 12);
+    let digest = store.put_bytes(&data).unwrap().digest;
+    let chunks = dir.path().join("blobs/chunks");
+    let victim = fs::read_dir(&chunks)
+        .unwrap()
+        .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .unwrap();
+    let mut perms = fs::metadata(&victim).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&victim, perms).unwrap();
+    let mut bytes = fs::read(&victim).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&victim, bytes).unwrap();
+    let dest = dir.path().join("out.bin");
+    let result = store.export_many(&[(digest, dest.clone(), None)], false, &Progress::default());
+    assert!(matches!(result, Err(Error::Corrupt { .. })), "{result:?}");
+    assert!(!dest.exists());
+}

@@ -203,13 +203,9 @@ impl BlobStore {
                 return Ok(ExportMethod::Reflink);
             }
         }
-        if let Located::Chunked(_) = located {
-            let method = self.export(digest, dest, link)?;
-            set_mode(dest, mode)?;
-            return Ok(method);
-        }
         let mut out = new_file(dest, mode)?;
         let written = match located {
+            Located::Chunked(manifest) => self.write_chunks(digest, &manifest, &out, dest),
             Located::Whole { path, .. } => copy_verified(digest, &path, &mut out, dest),
             Located::Packed(entry) => {
                 let mut data = vec![0u8; entry.len as usize];
@@ -217,7 +213,6 @@ impl BlobStore {
                     .and_then(|()| check_digest(digest, Digest::of(&data)))
                     .and_then(|()| out.write_all(&data).at("write", dest))
             }
-            Located::Chunked(_) => unreachable!("handled above"),
         };
         if let Err(err) = written {
             drop(out);
@@ -225,6 +220,41 @@ impl BlobStore {
             return Err(err);
         }
         Ok(ExportMethod::Copy)
+    }
+
+    /// Writes a chunked blob's chunks into `out` at their offsets, in parallel, each checked
+    /// against its digest (the manifest, named by the whole content's digest, binds them).
+    fn write_chunks(
+        &self,
+        digest: &Digest,
+        manifest: &super::manifest::Manifest,
+        out: &File,
+        dest: &Path,
+    ) -> Result<()> {
+        use rayon::prelude::*;
+
+        out.set_len(manifest.size).at("write", dest)?;
+        let mut offsets = Vec::with_capacity(manifest.chunks.len());
+        let mut offset = 0u64;
+        for chunk in &manifest.chunks {
+            offsets.push(offset);
+            offset += u64::from(chunk.len);
+        }
+        manifest
+            .chunks
+            .par_iter()
+            .zip(offsets.par_iter())
+            .try_for_each(|(chunk, &at)| {
+                let mut buf = vec![0u8; chunk.len as usize];
+                self.read_chunk(digest, chunk.digest, &mut buf)?;
+                if Digest::of(&buf) != chunk.digest {
+                    return Err(Error::Corrupt {
+                        digest: digest.to_hex(),
+                        detail: format!("its chunk {} is damaged", chunk.digest),
+                    });
+                }
+                write_all_at(out, &buf, at).at("write", dest)
+            })
     }
 
     /// Writes the blob to `dest` atomically (a temporary file in `dest`'s folder, then a rename).
@@ -489,4 +519,17 @@ fn copy_verified(digest: &Digest, src: &Path, out: &mut File, dest: &Path) -> Re
         out.write_all(&buf[..n]).at("write", dest)?;
     }
     check_digest(digest, hasher.finalize().into())
+}
+
+#[cfg(unix)]
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, data, offset)
+}
+
+#[cfg(not(unix))]
+fn write_all_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = file;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(data)
 }
