@@ -451,3 +451,23 @@ def test_context_records_the_git_commit_and_dirty_flag(
     assert tracker.get_run(clean.id).context["git_commit"] == head
     assert tracker.get_run(clean.id).context["git_dirty"] is False
     assert tracker.get_run(dirty.id).context["git_dirty"] is True
+
+
+def test_a_run_can_be_resumed(tracker: ExperimentTracker) -> None:
+    with tracker.start_run("e") as run:
+        run.log_param("lr", 0.1)
+        run.log_metric("loss", 1.0)
+        run.log_metric("loss", 0.9)
+    assert tracker.get_run(run.id).status is RunStatus.FINISHED
+    with tracker.start_run(run_id=run.id, tags={"resumed": "yes"}) as again:
+        assert tracker.get_run(run.id).status is RunStatus.RUNNING
+        assert tracker.get_run(run.id).end_time is None
+        with pytest.raises(InvalidArgumentError, match=r"already '0\.1'"):
+            again.log_param("lr", 0.2)
+        again.log_metric("loss", 0.8)  # continues at step 2
+    history = tracker.get_metric_history(run.id, "loss")
+    np.testing.assert_array_equal(history.steps, [0, 1, 2])
+    info = tracker.get_run(run.id)
+    assert (info.status, info.tags["resumed"]) == (RunStatus.FINISHED, "yes")
+    with pytest.raises(NotFoundError, match="no run with id"):
+        tracker.start_run(run_id="nope")
