@@ -98,6 +98,11 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
     assert [v.ref for v in ws.data.used_by(trained.id)] == ["demo@v2"]
     from aidot import CheckpointManager
 
+    code, shown = run("runs", "show", trained.id, "--workspace", str(tmp_path / "demo"))
+    assert code == 0
+    assert "demo@v2" in shown
+    assert "loss=" in shown  # the checkpoints table
+    assert len(ws.tracker.list_checkpoints(trained.id)) == 2
     with ws.tracker.start_run(run_id=trained.id) as resumed:
         kept = CheckpointManager(resumed, monitor="loss")
         assert [c.epoch for c in kept.list()] == [200, 250]  # the two lowest losses

@@ -236,3 +236,19 @@ def test_the_data_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_dvc_is_importable_from_the_package() -> None:
     assert DataVersionControl.__module__ == "aidot.data._dvc"
+
+
+def test_the_stat_cache_is_only_a_cache(ws: Workspace, tmp_path: Path) -> None:
+    data = make_tree(tmp_path / "data", files=6)
+    (data / "odd\nname.txt").write_bytes(b"a newline in a file name")
+    v1 = ws.data.add(data, "corpus")
+    assert "odd\nname.txt" in v1.files
+    states = list((ws.home / "statcache").glob("*.state"))
+    assert len(states) == 1
+    assert not ws.data.status("corpus")
+    states[0].write_bytes(b"\x00garbage")  # damaged: ignored, everything hashed again
+    assert not ws.data.status("corpus")
+    states[0].unlink()
+    (data / "part1" / "file001.txt").write_bytes(b"edited")
+    assert ws.data.status("corpus").modified == ["part1/file001.txt"]
+    assert ws.data.add(data, "corpus").version == 2

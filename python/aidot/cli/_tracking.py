@@ -126,6 +126,7 @@ def runs_show(run_id: str, workspace: Path | None) -> None:
         for a in artifacts:
             table.add_row(a.path, f"{a.size:,}", a.digest[:16])
         console.print(table)
+    _print_inputs_and_checkpoints(ws, run.id)
     context = run.context
     commit = context.get("git_commit")
     if commit:
@@ -135,6 +136,29 @@ def runs_show(run_id: str, workspace: Path | None) -> None:
         f"ran on {context.get('hostname')} with Python {context.get('python')}: "
         f"{' '.join(context.get('command', []))}"
     )
+
+
+def _print_inputs_and_checkpoints(ws: Any, run_id: str) -> None:
+    """The dataset versions a run used and the checkpoints it kept."""
+    inputs = ws.data.used_by(run_id)
+    if inputs:
+        table = Table("dataset version", "files", "size", title="inputs")
+        for v in inputs:
+            table.add_row(v.ref, f"{v.file_count:,}", f"{v.bytes:,}")
+        console.print(table)
+    checkpoints = ws.tracker.list_checkpoints(run_id)
+    if checkpoints:
+        table = Table("step", "epoch", "metrics", "size", "id", title="checkpoints")
+        for c in checkpoints:
+            metrics = ", ".join(f"{k}={_number(v)}" for k, v in sorted(c.metrics.items()))
+            table.add_row(
+                "" if c.step is None else str(c.step),
+                "" if c.epoch is None else str(c.epoch),
+                metrics,
+                f"{c.size:,}",
+                c.id,
+            )
+        console.print(table)
 
 
 @runs_group.command("compare")

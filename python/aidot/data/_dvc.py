@@ -14,7 +14,7 @@ from aidot._ids import new_id, now_ms
 from aidot.data import _manifest
 from aidot.data._manifest import FileEntry, check_relative
 from aidot.data._refs import VersionRef, check_name, parse
-from aidot.data._stat_cache import Stat, StatCache
+from aidot.data._tree_state import Listing, StatCache, TreeState
 from aidot.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
@@ -32,9 +32,6 @@ Progress = Callable[[int, int, int], object]
 """``progress(bytes_done, bytes_total, files_done)``, as the blob store reports it."""
 
 POINTER_SUFFIX = ".aidot"
-
-ListedFile = tuple[str, int, int, int, int]
-"""``(relative path, size, mtime_ns, inode, mode)`` from the native tree listing."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +119,7 @@ class DataVersionControl:
         self._store = store
         self._blobs = blobs
         self._stats = StatCache(stat_cache)
+        """Tree states under the folder ``stat_cache`` (see ``_tree_state.py``)."""
 
     # --- versions -------------------------------------------------------------------------
 
@@ -137,21 +135,26 @@ class DataVersionControl:
         """Records the file or folder at ``path`` as the next version of dataset ``name``
         (created when new) and returns it; when nothing changed since the latest version,
         returns that one. ``pointer`` writes ``NAME.aidot`` beside ``path``."""
-        from aidot import _core
-
         check_name(name)
         root = _existing(path)
-        listing, fingerprint = _core.scan_tree(str(root))
+        listing = Listing.scan(root)
+        state = self._stats.load(root)
         latest = self._latest_row(name)
-        if latest is not None and self._stats.tree(root) == (fingerprint, latest.manifest):
+        untouched = state is not None and state.listing.fingerprint == listing.fingerprint
+        if (
+            latest is not None
+            and untouched
+            and state is not None
+            and state.manifest == latest.manifest
+        ):
             return self._version(latest)  # untouched since it was added: nothing to read
-        files, written = self._snapshot(root, listing, progress)
+        files, digests, written = self._snapshot(root, listing, state, progress)
         manifest = _manifest.encode(files)
         if latest is not None and latest.manifest == _digest_of(manifest):
             version = self._version(latest)
         else:
             version = self._commit(name, root, message, files, manifest)
-        self._stats.store_tree(root, fingerprint, version.manifest)
+        self._stats.save(root, TreeState(listing, digests, version.manifest))
         version.bytes_written = written
         if pointer:
             write_pointer(root.parent / f"{name}{POINTER_SUFFIX}", version)
@@ -263,16 +266,20 @@ class DataVersionControl:
     def status(self, name: str, path: str | os.PathLike[str] | None = None) -> Changes:
         """How the folder at ``path`` (default: where the latest version was added from)
         differs from the latest version of ``name``."""
-        from aidot import _core
-
         latest = self.get(name)
         root = _existing(path if path is not None else latest.source)
-        listing, fingerprint = _core.scan_tree(str(root))
-        if self._stats.tree(root) == (fingerprint, latest.manifest):
+        listing = Listing.scan(root)
+        state = self._stats.load(root)
+        if (
+            state is not None
+            and state.listing.fingerprint == listing.fingerprint
+            and state.manifest == latest.manifest
+        ):
             return Changes()  # untouched since it matched this version
-        changes = _compare(latest.files, self._current_digests(root, listing, latest.files))
-        if not changes:
-            self._stats.store_tree(root, fingerprint, latest.manifest)
+        digests = self._current_digests(root, listing, state, latest.files)
+        changes = _compare(latest.files, dict(zip(listing.paths, digests, strict=True)))
+        known = [d if d != "?" else "" for d in digests]
+        self._stats.save(root, TreeState(listing, known, "" if changes else latest.manifest))
         return changes
 
     def diff(self, old: str, new: str) -> Changes:
@@ -328,62 +335,72 @@ class DataVersionControl:
     # --- internals ------------------------------------------------------------------------
 
     def _snapshot(
-        self, root: Path, listing: builtins.list[ListedFile], progress: Progress | None
-    ) -> tuple[dict[str, FileEntry], int]:
-        """The listed files with their digests (cached ones from the stat cache, the rest
-        hashed and stored in one parallel batch), and the bytes that batch wrote."""
+        self,
+        root: Path,
+        listing: Listing,
+        state: TreeState | None,
+        progress: Progress | None,
+    ) -> tuple[dict[str, FileEntry], builtins.list[str], int]:
+        """The listed files with their digests (unchanged ones from the tree state, the rest
+        hashed and stored in one parallel batch), the digests in listing order (``""`` for a
+        file that changed while it was read), and the bytes the batch wrote."""
+        digests = state.known_digests(listing) if state is not None else [""] * len(listing)
         base = root if root.is_dir() else root.parent
-        cached = self._stats.lookup(base)
-        files: dict[str, FileEntry] = {}
-        to_store: list[tuple[str, Stat, int]] = []
+        missing = [i for i, d in enumerate(digests) if not d]
         written = 0
-        for rel, size, mtime, inode, mode in listing:
-            check_relative(rel)
-            absolute = f"{base}/{rel}"
-            stat = (size, mtime, inode)
-            hit = cached.get(absolute)
-            if hit is not None and hit[0] == stat:
-                files[rel] = FileEntry(hit[1], size, mode)
-            else:
-                to_store.append((rel, stat, mode))
-        if to_store:
+        sizes = listing.sizes.tolist()
+        changed_while_read = []
+        if missing:
             reports = self._blobs.put_files_report(
-                [f"{base}/{rel}" for rel, _, _ in to_store], progress
+                [f"{base}/{listing.paths[i]}" for i in missing], progress
             )
-            for (rel, _, mode), report in zip(to_store, reports, strict=True):
-                files[rel] = FileEntry(report.digest, report.size, mode)
+            for i, report in zip(missing, reports, strict=True):
+                digests[i] = report.digest
                 written += report.bytes_written
-            self._stats.store(
-                (f"{base}/{rel}", stat, r.digest)
-                for (rel, stat, _), r in zip(to_store, reports, strict=True)
-                if r.size == stat[0]  # the file changed while read: do not trust its stat
-            )
-        return dict(sorted(files.items())), written
+                if report.size != sizes[i]:
+                    # The version records what was read; the tree state must not trust the
+                    # listed stat of a file that changed meanwhile.
+                    sizes[i] = report.size
+                    changed_while_read.append(i)
+        modes = listing.modes.tolist()
+        files = {}
+        for i, path in enumerate(listing.paths):
+            check_relative(path)
+            files[path] = FileEntry(digests[i], sizes[i], modes[i])
+        state_digests = list(digests)
+        for i in changed_while_read:
+            state_digests[i] = ""
+        return files, state_digests, written
 
     def _current_digests(
-        self, root: Path, listing: builtins.list[ListedFile], known: dict[str, FileEntry]
-    ) -> dict[str, str]:
-        """Digests of the listed files, hashing only those whose stat is not cached and whose
-        size matches the known version (a different size is a change by itself)."""
+        self,
+        root: Path,
+        listing: Listing,
+        state: TreeState | None,
+        known: dict[str, FileEntry],
+    ) -> builtins.list[str]:
+        """Digests of the listed files in order: from the tree state when a file's stat is
+        unchanged, hashed (not stored) when it changed but kept its size, ``"?"`` when its
+        size differs from the known version (a change by itself, no need to read it)."""
         from aidot import _core
 
+        digests = state.known_digests(listing) if state is not None else [""] * len(listing)
         base = root if root.is_dir() else root.parent
-        cached = self._stats.lookup(base)
-        current: dict[str, str] = {}
-        to_hash: list[str] = []
-        for rel, size, mtime, inode, _ in listing:
-            hit = cached.get(f"{base}/{rel}")
-            entry = known.get(rel)
-            if hit is not None and hit[0] == (size, mtime, inode):
-                current[rel] = hit[1]
-            elif entry is None or entry.size != size:
-                current[rel] = ""  # added, or modified: no need to read it
+        to_hash = []
+        sizes = listing.sizes.tolist()
+        for i, digest in enumerate(digests):
+            if digest:
+                continue
+            entry = known.get(listing.paths[i])
+            if entry is None or entry.size != sizes[i]:
+                digests[i] = "?"
             else:
-                to_hash.append(rel)
+                to_hash.append(i)
         if to_hash:
-            digests = _core.hash_files([f"{base}/{rel}" for rel in to_hash])
-            current.update(zip(to_hash, digests, strict=True))
-        return current
+            hashed = _core.hash_files([f"{base}/{listing.paths[i]}" for i in to_hash])
+            for i, digest in zip(to_hash, hashed, strict=True):
+                digests[i] = digest
+        return digests
 
     def _commit(
         self,

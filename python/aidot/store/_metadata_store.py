@@ -30,11 +30,18 @@ def insert_blob_refs(conn: sa.Connection, owner: str, digests: Iterable[str]) ->
     new = sorted(wanted - have)
     if new:
         created = now_ms()
-        conn.execute(
-            blob_refs.insert(),
-            [{"owner": owner, "digest": d, "created_at": created} for d in new],
-        )
+        bulk_insert(conn, blob_refs, [(owner, d, created) for d in new])
     return len(new)
+
+
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[tuple[object, ...]]) -> None:
+    """Inserts rows (values for every column, in table order) with the driver's own
+    ``executemany``: for 50,000 rows SQLAlchemy's per-row parameter handling cost more than
+    the database's work."""
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    columns = ", ".join(c.name for c in table.columns)
+    values = ", ".join([placeholder] * len(table.columns))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({values})", rows)
 
 
 class MetadataStore:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from aidot.blobs import BlobStore
+    from aidot.checkpoints import CheckpointInfo
     from aidot.store import MetadataStore
 
 DEFAULT_EXPERIMENT = "Default"
@@ -366,6 +367,13 @@ class ExperimentTracker:
         """Whether the store was unreachable at the last attempt, so that logged data waits
         in the local spool file to be written."""
         return self._writer.offline
+
+    def list_checkpoints(self, run_id: str) -> list[CheckpointInfo]:
+        """The checkpoints a run's :class:`~aidot.CheckpointManager` kept, oldest first."""
+        from aidot.checkpoints._index import DatabaseIndex
+
+        self._require_run(run_id)
+        return DatabaseIndex(self._store, run_id).entries()
 
     def flush(self) -> None:
         """Returns once every metric logged so far, by any run of this tracker, is stored
