@@ -118,6 +118,33 @@ def private_postgres() -> Iterator[PostgresServer]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+S3_ENV = "AIDOT_TEST_S3_ENDPOINT"
+
+
+@pytest.fixture
+def s3_url() -> tuple[str, dict[str, str]]:
+    """A fresh bucket on the S3-protocol server CI starts (moto): ``(s3://bucket/prefix,
+    options)``. Outside CI, tests using it are skipped unless $AIDOT_TEST_S3_ENDPOINT is set."""
+    import urllib.request
+
+    endpoint = os.environ.get(S3_ENV)
+    if not endpoint:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI must provide an S3-protocol server in ${S3_ENV} (.ci/run starts one)")
+        pytest.skip(f"set ${S3_ENV} (e.g. moto_server) to run S3 tests")
+    bucket = f"aidot-{uuid.uuid4().hex[:12]}"
+    # moto creates a bucket on an unsigned PUT; a real S3 would need credentials here.
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/{bucket}", method="PUT"))
+    options = {
+        "aws_endpoint": endpoint,
+        "aws_allow_http": "true",
+        "aws_region": "us-east-1",
+        "aws_access_key_id": "test",
+        "aws_secret_access_key": "test",
+    }
+    return f"s3://{bucket}/datasets", options
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_uri(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each metadata-store test runs on a SQLite file and on the real PostgreSQL server."""

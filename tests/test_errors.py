@@ -16,6 +16,7 @@ MAPPING = {
     "not_a_store": errors.NotAStoreError,
     "invalid_argument": errors.InvalidArgumentError,
     "cancelled": errors.CancelledError,
+    "remote": errors.RemoteError,
     "io_not_found": errors.PathNotFoundError,
     "io_permission": errors.PathPermissionError,
     "io_is_a_directory": errors.NotAFileError,

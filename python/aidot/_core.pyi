@@ -4,7 +4,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import final
 
-__all__ = ["BlobStore", "__version__", "_raise_core_error", "hash_bytes", "hash_files", "scan_tree"]
+__all__ = [
+    "BlobStore",
+    "Remote",
+    "__version__",
+    "_raise_core_error",
+    "hash_bytes",
+    "hash_files",
+    "scan_tree",
+]
 __version__: str
 
 def hash_bytes(data: bytes) -> str: ...
@@ -58,3 +66,24 @@ def scan_tree(
     root: str,
 ) -> tuple[list[str], list[int], list[int], list[int], list[int], str]: ...
 def hash_files(paths: list[str]) -> list[str]: ...
+
+@final
+class Remote:
+    def __new__(cls, url: str, options: dict[str, str], cache: str) -> Remote: ...
+    @property
+    def url(self) -> str: ...
+    def push(
+        self,
+        store: BlobStore,
+        digests_hex: list[str],
+        progress: Callable[[int, int, int], object] | None = None,
+    ) -> tuple[int, int]: ...
+    def pull(
+        self,
+        store: BlobStore,
+        digests_hex: list[str],
+        progress: Callable[[int, int, int], object] | None = None,
+    ) -> tuple[int, int]: ...
+    def put_meta(self, key: str, data: bytes) -> None: ...
+    def get_meta(self, key: str) -> bytes | None: ...
+    def list_meta(self, prefix: str) -> list[str]: ...

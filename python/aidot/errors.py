@@ -16,6 +16,7 @@
     ├── SchemaVersionError            the database was written by a newer aidot
     ├── StorageError                  (also OSError) the disk or database failed
     │   ├── PathPermissionError       (also PermissionError)
+    │   ├── RemoteError               a remote (S3, a folder) failed or lacks a blob
     │   └── StoreUnavailableError     the database cannot be reached right now
     └── CancelledError                a long call was cancelled; nothing partial is visible
 
@@ -39,6 +40,7 @@ __all__ = [
     "NotFoundError",
     "PathNotFoundError",
     "PathPermissionError",
+    "RemoteError",
     "SchemaVersionError",
     "StorageError",
     "StoreUnavailableError",
@@ -99,6 +101,11 @@ class StorageError(AidotError, OSError):
 
 class PathPermissionError(StorageError, PermissionError):
     """The operating system refused access to a path."""
+
+
+class RemoteError(StorageError):
+    """A remote (S3-compatible object storage, or a folder) failed a request after its
+    retries, or does not hold what was asked for."""
 
 
 class StoreUnavailableError(StorageError):

@@ -35,6 +35,7 @@ DB_FILE = "aidot.db"
 BLOBS_DIR = "blobs"
 SPOOL_DIR = "spool"
 STAT_CACHE_DIR = "statcache"
+REMOTE_CACHE_DIR = "remotes"
 
 
 def resolve_home(path: str | os.PathLike[str] | None = None) -> Path:
@@ -107,7 +108,9 @@ class Workspace:
         """Data version control on this workspace (see :mod:`aidot.data`)."""
         from aidot.data import DataVersionControl
 
-        return DataVersionControl(self.store, self.blobs, self.home / STAT_CACHE_DIR)
+        return DataVersionControl(
+            self.store, self.blobs, self.home / STAT_CACHE_DIR, self.home / REMOTE_CACHE_DIR
+        )
 
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""

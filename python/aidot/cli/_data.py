@@ -55,7 +55,7 @@ def _progress(label: str, *, files: int | None = None) -> Iterator[Callable[[int
 
         def update(done: int, total: int, files_done: int) -> None:
             if by_files:
-                bars.update(task, completed=files_done)
+                bars.update(task, completed=files_done, total=files or total or None)
             else:
                 bars.update(task, completed=done, total=total or None)
 
@@ -226,3 +226,101 @@ def gc_command(workspace: Path | None) -> None:
         f"[green]gc done[/] removed {report.blobs_removed:,} blobs, freeing "
         f"{human_bytes(report.bytes_freed)}"
     )
+
+
+@data_group.group("remote")
+def remote_group() -> None:
+    """Configure the remotes that versions are pushed to and pulled from."""
+
+
+@remote_group.command("add")
+@click.argument("name")
+@click.argument("url")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Object-store option, e.g. aws_endpoint=http://127.0.0.1:9000, aws_region=eu-west-1, "
+    "aws_allow_http=true (credentials come from AWS_* variables).",
+)
+@workspace_option
+@reports_errors
+def remote_add_command(
+    name: str, url: str, options: tuple[str, ...], workspace: Path | None
+) -> None:
+    """Add remote NAME at URL (s3://bucket/prefix, file:///path)."""
+    parsed = {}
+    for option in options:
+        key, sep, value = option.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{option!r} is not KEY=VALUE", param_hint="--option")
+        parsed[key] = value
+    ws = open_workspace(workspace)
+    remote = ws.data.remotes.add(name, url, parsed)
+    console.print(f"[green]remote {remote.name}[/] -> {remote.url}")
+
+
+@remote_group.command("ls")
+@workspace_option
+@reports_errors
+def remote_ls_command(workspace: Path | None) -> None:
+    """List configured remotes."""
+    ws = open_workspace(workspace)
+    remotes = ws.data.remotes.list()
+    if not remotes:
+        console.print("no remotes; add one with aidot data remote add NAME URL")
+    for r in remotes:
+        options = " ".join(f"{k}={v}" for k, v in sorted(r.options.items()))
+        console.print(f"{r.name}\t{r.url}\t{options}")
+
+
+@remote_group.command("rm")
+@click.argument("name")
+@workspace_option
+@reports_errors
+def remote_rm_command(name: str, workspace: Path | None) -> None:
+    """Forget remote NAME (what it stores is left alone)."""
+    open_workspace(workspace).data.remotes.remove(name)
+    console.print(f"removed remote {name}")
+
+
+@data_group.command("push")
+@click.argument("ref")
+@click.option("--remote", "-r", default=None, help="Remote name or URL [default: the only one].")
+@workspace_option
+@reports_errors
+def push_command(ref: str, remote: str | None, workspace: Path | None) -> None:
+    """Upload version REF to a remote: only what the remote lacks."""
+    ws = open_workspace(workspace)
+    with _progress("pushing", files=0) as progress:
+        report = ws.data.push(_ref(ref), remote, progress=_objects(progress))
+    console.print(
+        f"[green]{report.version}[/] pushed: {report.objects:,} objects, "
+        f"{human_bytes(report.bytes)} sent"
+    )
+
+
+@data_group.command("pull")
+@click.argument("ref")
+@click.option("--remote", "-r", default=None, help="Remote name or URL [default: the only one].")
+@workspace_option
+@reports_errors
+def pull_command(ref: str, remote: str | None, workspace: Path | None) -> None:
+    """Download version REF (NAME, NAME@v3, NAME@TAG) from a remote into this workspace."""
+    ws = open_workspace(workspace)
+    with _progress("pulling", files=0) as progress:
+        version = ws.data.pull(_ref(ref), remote, progress=_objects(progress))
+    console.print(
+        f"[green]{version.ref}[/] {version.file_count:,} files, {human_bytes(version.bytes)}"
+    )
+
+
+def _objects(update: Callable[[int, int, int], None]) -> Callable[[int, int, int], None]:
+    """Remote transfers count objects in the first two progress numbers."""
+
+    def report(done: int, total: int, _files: int) -> None:
+        update(done, total, done)
+
+    return report

@@ -2,5 +2,15 @@
 
 from aidot.data._dvc import Changes, DatasetVersion, DataVersionControl, read_pointer
 from aidot.data._manifest import FileEntry
+from aidot.data._remotes import RemoteConfig, Remotes, TransferReport
 
-__all__ = ["Changes", "DataVersionControl", "DatasetVersion", "FileEntry", "read_pointer"]
+__all__ = [
+    "Changes",
+    "DataVersionControl",
+    "DatasetVersion",
+    "FileEntry",
+    "RemoteConfig",
+    "Remotes",
+    "TransferReport",
+    "read_pointer",
+]

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from aidot.blobs import BlobStore
+    from aidot.data._remotes import TransferReport
     from aidot.store import MetadataStore
 
 Progress = Callable[[int, int, int], object]
@@ -115,11 +116,21 @@ class DataVersionControl:
     stored in parallel; unchanged files are recognised by their stat and not read again).
     """
 
-    def __init__(self, store: MetadataStore, blobs: BlobStore, stat_cache: Path) -> None:
+    def __init__(
+        self,
+        store: MetadataStore,
+        blobs: BlobStore,
+        stat_cache: Path,
+        remote_cache: Path | None = None,
+    ) -> None:
+        from aidot.data._remotes import Remotes
+
         self._store = store
         self._blobs = blobs
         self._stats = StatCache(stat_cache)
         """Tree states under the folder ``stat_cache`` (see ``_tree_state.py``)."""
+        self.remotes = Remotes(store, remote_cache or stat_cache.parent / "remotes")
+        """Configured remotes: ``add(name, url, options)``, ``list()``, ``remove(name)``."""
 
     # --- versions -------------------------------------------------------------------------
 
@@ -314,6 +325,94 @@ class DataVersionControl:
         digests = {e.digest for e in version.files.values()}
         self._blobs.verify_digests(sorted(digests))
         return len(version.files)
+
+    def push(
+        self, ref: str, remote: str | None = None, *, progress: Progress | None = None
+    ) -> TransferReport:
+        """Uploads a version to a remote (a configured name or a URL such as
+        ``s3://bucket/prefix``): only the blobs and chunks the remote lacks, in parallel, with
+        retries. ``progress(objects_done, objects_total, _)``."""
+        from aidot.data import _remotes
+
+        return _remotes.push(self, ref, self.remotes.open(remote), progress)
+
+    def pull(
+        self, ref: str, remote: str | None = None, *, progress: Progress | None = None
+    ) -> DatasetVersion:
+        """Downloads a version (``NAME``, ``NAME@v3``, ``NAME@TAG``) from a remote, fetching
+        only the content this workspace lacks, and records it here under the same number."""
+        from aidot.data import _remotes
+
+        version, _ = _remotes.pull(self, ref, self.remotes.open(remote), progress)
+        return version
+
+    def _record_pulled(self, meta: dict[str, Any], files: dict[str, FileEntry]) -> DatasetVersion:
+        """Records a version pulled from a remote, under its number; one already here with
+        the same content is returned as is, one with other content is a conflict."""
+        import sqlalchemy as sa
+
+        from aidot.store._metadata_store import insert_blob_refs
+        from aidot.store._schema import dataset_tags, dataset_versions, datasets
+
+        name, number = check_name(meta["name"]), int(meta["version"])
+        with self._store.write() as conn:
+            row = conn.execute(
+                sa.select(dataset_versions).where(
+                    dataset_versions.c.dataset == name, dataset_versions.c.version == number
+                )
+            ).first()
+            if row is not None and row.manifest != meta["manifest"]:
+                raise AlreadyExistsError(
+                    f"{name}@v{number} here differs from the remote's; pull it into another "
+                    "workspace, or compare them with aidot data diff"
+                )
+            if row is None:
+                if (
+                    conn.execute(sa.select(datasets.c.name).where(datasets.c.name == name)).first()
+                    is None
+                ):
+                    conn.execute(datasets.insert(), [{"name": name, "created_at": now_ms()}])
+                version_id = new_id()
+                conn.execute(
+                    dataset_versions.insert(),
+                    [
+                        {
+                            "id": version_id,
+                            "dataset": name,
+                            "version": number,
+                            "manifest": meta["manifest"],
+                            "message": meta.get("message", ""),
+                            "files": len(files),
+                            "bytes": sum(e.size for e in files.values()),
+                            "source": meta.get("source", ""),
+                            "created_at": int(meta.get("created_at", now_ms())),
+                        }
+                    ],
+                )
+                digests = {e.digest for e in files.values()} | {meta["manifest"]}
+                insert_blob_refs(conn, f"dataset:{name}", digests)
+            else:
+                version_id = row.id
+            have = set(
+                conn.execute(
+                    sa.select(dataset_tags.c.tag).where(dataset_tags.c.dataset == name)
+                ).scalars()
+            )
+            new_tags = [t for t in meta.get("tags", []) if t not in have]
+            if new_tags:
+                conn.execute(
+                    dataset_tags.insert(),
+                    [
+                        {
+                            "dataset": name,
+                            "tag": t,
+                            "version_id": version_id,
+                            "created_at": now_ms(),
+                        }
+                        for t in new_tags
+                    ],
+                )
+        return self.get(f"{name}@v{number}")
 
     def used_by(self, run_id: str) -> builtins.list[DatasetVersion]:
         """The dataset versions a run logged as inputs."""

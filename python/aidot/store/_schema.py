@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -193,3 +193,14 @@ run_inputs = sa.Table(
     sa.Column("created_at", sa.BigInteger, nullable=False),
 )
 """Which dataset versions a run used (``run.log_input``)."""
+
+remotes = sa.Table(
+    "aidot_remotes",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("options", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Named data remotes: a URL (``s3://bucket/prefix``, ``file:///path``) and object-store
+options as JSON (endpoint, region...; credentials belong in the environment, not here)."""

@@ -38,6 +38,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidArgument(String),
 
+    /// A remote (S3-compatible object storage, or a folder) failed or refused a request.
+    #[error("remote {url}: {detail}")]
+    Remote { url: String, detail: String },
+
     /// The caller asked the operation to stop (Ctrl-C from Python, say).
     #[error("operation cancelled; nothing partial was made visible")]
     Cancelled,

@@ -629,3 +629,61 @@ fn export_many_refuses_a_damaged_chunk_and_leaves_no_file() {
     assert!(matches!(result, Err(Error::Corrupt { .. })), "{result:?}");
     assert!(!dest.exists());
 }
+
+#[test]
+fn push_and_pull_through_a_folder_remote_move_only_what_is_missing() {
+    use aidot_core::blobs::Remote;
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = store(dir.path());
+    let big = noise(300_000, 21); // chunked in the test store
+    let small = noise(1_000, 22);
+    let d_big = source.put_bytes(&big).unwrap().digest;
+    let d_small = source.put_bytes(&small).unwrap().digest;
+    let url = format!("file://{}", dir.path().join("remote").display());
+    let remote = Remote::open(&url, &[], &dir.path().join("cache-a")).unwrap();
+    let first = remote
+        .push(&source, &[d_big, d_small], &Progress::default())
+        .unwrap();
+    assert!(first.objects >= 3); // the small blob, the chunks, the manifest
+    let again = remote
+        .push(&source, &[d_big, d_small], &Progress::default())
+        .unwrap();
+    assert_eq!(again.objects, 0); // the index says everything is there
+
+    // Another machine: its own store and cache, fetching the index segments it lacks.
+    let target = BlobStore::with_chunking(dir.path().join("other"), small_chunking()).unwrap();
+    let other = Remote::open(&url, &[], &dir.path().join("cache-b")).unwrap();
+    let pulled = other
+        .pull(&target, &[d_big, d_small], &Progress::default())
+        .unwrap();
+    assert_eq!(pulled.objects, first.objects);
+    assert_eq!(target.get_bytes(&d_big).unwrap(), big);
+    assert_eq!(target.get_bytes(&d_small).unwrap(), small);
+    let nothing = other.pull(&target, &[d_big], &Progress::default()).unwrap();
+    assert_eq!(nothing.objects, 0);
+
+    // Appending to the large blob pushes its new chunks only.
+    let mut grown = big.clone();
+    grown.extend(noise(20_000, 23));
+    let d_grown = source.put_bytes(&grown).unwrap().digest;
+    let delta = remote
+        .push(&source, &[d_grown], &Progress::default())
+        .unwrap();
+    assert!(delta.bytes < 120_000, "{delta:?}");
+
+    let unknown = Digest::of(b"never pushed");
+    let missing = other.pull(&target, &[unknown], &Progress::default());
+    assert!(matches!(missing, Err(Error::Remote { .. })), "{missing:?}");
+    remote.put_meta("datasets/a/v1.json", b"{}").unwrap();
+    assert_eq!(
+        remote.get_meta("datasets/a/v1.json").unwrap().unwrap(),
+        b"{}"
+    );
+    assert!(remote.get_meta("datasets/a/v2.json").unwrap().is_none());
+    assert_eq!(
+        other.list_meta("datasets/a").unwrap(),
+        ["datasets/a/v1.json"]
+    );
+    assert!(Remote::open("ftp://x/y", &[], dir.path()).is_err());
+}

@@ -34,7 +34,7 @@ pub(crate) fn hash_bytes(py: Python<'_>, data: &[u8]) -> String {
 
 #[pyclass(frozen, name = "BlobStore", module = "aidot._core")]
 pub(crate) struct PyBlobStore {
-    inner: BlobStore,
+    pub(crate) inner: BlobStore,
 }
 
 #[pymethods]

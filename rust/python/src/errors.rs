@@ -13,6 +13,7 @@ pyo3::import_exception!(aidot.errors, NotAFileError);
 pyo3::import_exception!(aidot.errors, NotAStoreError);
 pyo3::import_exception!(aidot.errors, PathNotFoundError);
 pyo3::import_exception!(aidot.errors, PathPermissionError);
+pyo3::import_exception!(aidot.errors, RemoteError);
 pyo3::import_exception!(aidot.errors, StorageError);
 
 /// Converts a core error into the most specific `aidot.errors` exception.
@@ -26,6 +27,7 @@ pub(crate) fn to_pyerr(err: Error) -> PyErr {
         Error::NotAStore { .. } => NotAStoreError::new_err(message),
         Error::InvalidArgument(_) => InvalidArgumentError::new_err(message),
         Error::Cancelled => CancelledError::new_err(message),
+        Error::Remote { .. } => RemoteError::new_err(message),
         Error::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::NotFound => PathNotFoundError::new_err(message),
             std::io::ErrorKind::PermissionDenied => PathPermissionError::new_err(message),
@@ -66,6 +68,10 @@ pub(crate) fn raise_core_error(kind: &str) -> PyResult<()> {
         },
         "invalid_argument" => Error::InvalidArgument("test".into()),
         "cancelled" => Error::Cancelled,
+        "remote" => Error::Remote {
+            url: "s3://test".into(),
+            detail: "test".into(),
+        },
         "io_not_found" => io_error(io::ErrorKind::NotFound),
         "io_permission" => io_error(io::ErrorKind::PermissionDenied),
         "io_is_a_directory" => io_error(io::ErrorKind::IsADirectory),

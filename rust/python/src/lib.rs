@@ -10,6 +10,7 @@
 mod blobs;
 mod errors;
 mod gil;
+mod remote;
 mod tree;
 
 use pyo3::prelude::*;
@@ -18,6 +19,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<blobs::PyBlobStore>()?;
+    m.add_class::<remote::PyRemote>()?;
     m.add_function(wrap_pyfunction!(blobs::hash_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(errors::raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(tree::scan_tree, m)?)?;

@@ -18,6 +18,7 @@ mod manifest;
 mod pack;
 mod put;
 mod read;
+mod remote;
 mod repack;
 mod write;
 
@@ -28,6 +29,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use digest::Digest;
 pub use maintenance::{GcReport, Usage, VerifyReport};
 pub use read::{BlobStat, ExportMethod, OpenBlob};
+pub use remote::{Remote, Transfer};
 
 use layout::Layout;
 use pack::PackIndex;
