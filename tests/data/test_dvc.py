@@ -177,13 +177,20 @@ def test_damage_and_unsafe_manifests_are_refused(ws: Workspace, tmp_path: Path) 
 
     from aidot.data import _manifest
 
-    forged = {"format": "aidot.dataset", "version": 1, "files": [["../../x", digest, 8, 420]]}
+    forged = {
+        "format": "aidot.dataset",
+        "version": 1,
+        "paths": ["../../x"],
+        "digests": digest,
+        "sizes": [8],
+        "modes": [420],
+    }
     forged_digest = ws.blobs.put_bytes(zlib.compress(json.dumps(forged).encode()))
     version.manifest = forged_digest
     version._files = None
     with pytest.raises(IntegrityError, match="unsafe path"):
         _ = version.files
-    newer = {**forged, "version": 2, "files": []}
+    newer = {**forged, "version": 2, "paths": [], "digests": "", "sizes": [], "modes": []}
     from aidot.errors import SchemaVersionError
 
     with pytest.raises(SchemaVersionError, match="newer aidot"):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aidot._ids import new_id, now_ms
 from aidot.data import _manifest
-from aidot.data._manifest import FileEntry, check_relative
+from aidot.data._manifest import Columns, FileEntry, check_relative
 from aidot.data._refs import VersionRef, check_name, parse
 from aidot.data._tree_state import Listing, StatCache, TreeState
 from aidot.errors import (
@@ -159,12 +159,12 @@ class DataVersionControl:
             and state.manifest == latest.manifest
         ):
             return self._version(latest)  # untouched since it was added: nothing to read
-        files, digests, written = self._snapshot(root, listing, state, progress)
-        manifest = _manifest.encode(files)
+        columns, digests, written = self._snapshot(root, listing, state, progress)
+        manifest = _manifest.encode(columns)
         if latest is not None and latest.manifest == _digest_of(manifest):
             version = self._version(latest)
         else:
-            version = self._commit(name, root, message, files, manifest)
+            version = self._commit(name, root, message, columns, manifest)
         self._stats.save(root, TreeState(listing, digests, version.manifest))
         version.bytes_written = written
         if pointer:
@@ -439,10 +439,11 @@ class DataVersionControl:
         listing: Listing,
         state: TreeState | None,
         progress: Progress | None,
-    ) -> tuple[dict[str, FileEntry], builtins.list[str], int]:
+    ) -> tuple[Columns, builtins.list[str], int]:
         """The listed files with their digests (unchanged ones from the tree state, the rest
-        hashed and stored in one parallel batch), the digests in listing order (``""`` for a
-        file that changed while it was read), and the bytes the batch wrote."""
+        hashed and stored in one parallel batch), the digests in listing order for the tree
+        state (``""`` for a file that changed while it was read), and the bytes the batch
+        wrote."""
         digests = state.known_digests(listing) if state is not None else [""] * len(listing)
         base = root if root.is_dir() else root.parent
         missing = [i for i, d in enumerate(digests) if not d]
@@ -461,15 +462,13 @@ class DataVersionControl:
                     # listed stat of a file that changed meanwhile.
                     sizes[i] = report.size
                     changed_while_read.append(i)
-        modes = listing.modes.tolist()
-        files = {}
-        for i, path in enumerate(listing.paths):
+        for path in listing.paths:
             check_relative(path)
-            files[path] = FileEntry(digests[i], sizes[i], modes[i])
+        columns = Columns(listing.paths, digests, sizes, listing.modes.tolist())
         state_digests = list(digests)
         for i in changed_while_read:
             state_digests[i] = ""
-        return files, state_digests, written
+        return columns, state_digests, written
 
     def _current_digests(
         self,
@@ -506,7 +505,7 @@ class DataVersionControl:
         name: str,
         root: Path,
         message: str,
-        files: dict[str, FileEntry],
+        columns: Columns,
         manifest: bytes,
     ) -> DatasetVersion:
         import sqlalchemy as sa
@@ -540,14 +539,14 @@ class DataVersionControl:
                         "version": number,
                         "manifest": manifest_digest,
                         "message": message,
-                        "files": len(files),
-                        "bytes": sum(e.size for e in files.values()),
+                        "files": len(columns.paths),
+                        "bytes": sum(columns.sizes),
                         "source": str(root),
                         "created_at": now,
                     }
                 ],
             )
-            digests = {e.digest for e in files.values()}
+            digests = set(columns.digests)
             digests.add(manifest_digest)
             # One owner per dataset: a new version adds references only for content that no
             # earlier version of it had (500 rows, not 50,000, when 1% of the files changed).
@@ -556,7 +555,7 @@ class DataVersionControl:
                 sa.select(dataset_versions).where(dataset_versions.c.id == version_id)
             ).one()
         version = DatasetVersion(self, row, [])
-        version._files = files
+        version._files = columns.entries()
         return version
 
     def _checkout(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from aidot.errors import IntegrityError, InvalidArgumentError, SchemaVersionError
@@ -47,10 +48,41 @@ def check_relative(path: str) -> str:
     return path
 
 
-def encode(files: dict[str, FileEntry]) -> bytes:
-    """The manifest blob for ``files`` (sorted by path, so equal trees give equal digests)."""
-    rows = [[path, e.digest, e.size, e.mode] for path, e in sorted(files.items())]
-    document = {"format": FORMAT, "version": VERSION, "files": rows}
+@dataclass
+class Columns:
+    """A version's files as parallel lists sorted by path: how manifests are built and stored
+    (50,000 files make 50,000 tuples otherwise, for nothing)."""
+
+    paths: list[str]
+    digests: list[str]
+    sizes: list[int]
+    modes: list[int]
+
+    @classmethod
+    def of(cls, files: dict[str, FileEntry]) -> Columns:
+        ordered = sorted(files.items())
+        return cls(
+            [p for p, _ in ordered],
+            [e.digest for _, e in ordered],
+            [e.size for _, e in ordered],
+            [e.mode for _, e in ordered],
+        )
+
+    def entries(self) -> dict[str, FileEntry]:
+        entries = map(FileEntry, self.digests, self.sizes, self.modes)
+        return dict(zip(self.paths, entries, strict=True))
+
+
+def encode(columns: Columns) -> bytes:
+    """The manifest blob (paths sorted, so equal trees give equal digests)."""
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "paths": columns.paths,
+        "digests": "".join(columns.digests),
+        "sizes": columns.sizes,
+        "modes": columns.modes,
+    }
     return zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
 
 
@@ -60,18 +92,24 @@ def decode(data: bytes, where: str) -> dict[str, FileEntry]:
         document = json.loads(zlib.decompress(data))
     except (zlib.error, ValueError) as exc:
         raise IntegrityError(f"{where}: its manifest is damaged ({exc})") from exc
-    if document.get("format") != FORMAT:
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise IntegrityError(f"{where}: its manifest is not a dataset manifest")
     if document.get("version", 0) > VERSION:
         raise SchemaVersionError(
             f"{where} was written by a newer aidot (manifest version {document['version']}); "
             "upgrade aidot to read it"
         )
-    rows = document["files"]
     try:
-        for row in rows:
-            check_relative(row[0])
+        paths, hexes = document["paths"], document["digests"]
+        sizes, modes = document["sizes"], document["modes"]
+        n = len(paths)
+        if not (len(hexes) == 64 * n and len(sizes) == n and len(modes) == n):
+            raise ValueError("its columns differ in length")
+        for path in paths:
+            check_relative(path)
     except InvalidArgumentError as exc:
         raise IntegrityError(f"{where}: its manifest has an unsafe path ({exc})") from None
-    make = FileEntry._make
-    return {row[0]: make(row[1:]) for row in rows}
+    except (KeyError, TypeError, ValueError) as exc:
+        raise IntegrityError(f"{where}: its manifest is damaged ({exc})") from None
+    digests = [hexes[i : i + 64] for i in range(0, 64 * n, 64)]
+    return Columns(paths, digests, sizes, modes).entries()
