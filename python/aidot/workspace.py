@@ -25,6 +25,7 @@ from aidot.errors import InvalidArgumentError
 if TYPE_CHECKING:
     from aidot.blobs import BlobStore, GcReport
     from aidot.data import DataVersionControl
+    from aidot.registry import ModelRegistry
     from aidot.store import MetadataStore
     from aidot.tracking import ExperimentTracker
 
@@ -112,6 +113,13 @@ class Workspace:
             self.store, self.blobs, self.home / STAT_CACHE_DIR, self.home / REMOTE_CACHE_DIR
         )
 
+    @cached_property
+    def registry(self) -> ModelRegistry:
+        """The model registry of this workspace (see :mod:`aidot.registry`)."""
+        from aidot.registry import ModelRegistry
+
+        return ModelRegistry(self.store, self.blobs)
+
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""
         _ = self.store, self.blobs
@@ -130,6 +138,7 @@ class Workspace:
         if "tracker" in self.__dict__:
             self.__dict__.pop("tracker").close()
         self.__dict__.pop("data", None)
+        self.__dict__.pop("registry", None)
         if "store" in self.__dict__:
             self.__dict__.pop("store").close()
 

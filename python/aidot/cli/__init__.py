@@ -9,6 +9,7 @@ from aidot.cli._blobs import blobs_group
 from aidot.cli._data import data_group
 from aidot.cli._demo import demo_command
 from aidot.cli._init import init_command
+from aidot.cli._models import models_group
 from aidot.cli._tracking import experiments_group, runs_group
 
 __all__ = ["cli", "main"]
@@ -26,6 +27,7 @@ cli.add_command(blobs_group)
 cli.add_command(data_group)
 cli.add_command(experiments_group)
 cli.add_command(runs_group)
+cli.add_command(models_group)
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -204,3 +204,64 @@ remotes = sa.Table(
 )
 """Named data remotes: a URL (``s3://bucket/prefix``, ``file:///path``) and object-store
 options as JSON (endpoint, region...; credentials belong in the environment, not here)."""
+
+models = sa.Table(
+    "aidot_models",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+"""Registered models; ``tags`` as a JSON object."""
+
+model_versions = sa.Table(
+    "aidot_model_versions",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("name", sa.String(255), sa.ForeignKey("aidot_models.name"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(26), nullable=True),
+    sa.Column("lineage", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text, nullable=True),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("tags", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("name", "version", name="uq_aidot_model_versions"),
+)
+"""Versions 1, 2, ... of a model: where its content is (``source``, JSON: stored files or a
+checkpoint), its run and lineage (dataset versions, checkpoint, replaced version: JSON), stage,
+signature, metrics, description and tags. Blobs are referenced as owner ``model:<id>``."""
+
+model_aliases = sa.Table(
+    "aidot_model_aliases",
+    metadata,
+    sa.Column("name", sa.String(255), sa.ForeignKey("aidot_models.name"), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+"""``models:/NAME@ALIAS`` -> version: the convention MLflow users moved to from stages."""
+
+model_history = sa.Table(
+    "aidot_model_history",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("event", sa.String(16), nullable=False),
+    sa.Column("target", sa.String(255), nullable=False),
+    sa.Column("previous", sa.String(255), nullable=True),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", sa.BigInteger, nullable=False),
+    sa.Index("ix_aidot_model_history", "name", "at"),
+)
+"""Append-only audit of a model: ``event`` is ``created``, ``stage`` (``target`` the new stage,
+``previous`` the old), ``alias`` (``target`` the alias), ``unalias`` or ``deleted``; who did it
+and why. Answers which version held a stage or alias at any time."""

@@ -1,0 +1,124 @@
+"""``aidot models``: the model registry from the terminal."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from aidot.cli._common import console, open_workspace, reports_errors, workspace_option
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@click.group("models")
+def models_group() -> None:
+    """Registered models: versions, stages, aliases and their history."""
+
+
+@models_group.command("ls")
+@workspace_option
+@reports_errors
+def ls_command(workspace: Path | None) -> None:
+    """List registered models with their latest version."""
+    ws = open_workspace(workspace)
+    models = ws.registry.list_models()
+    if not models:
+        console.print("no models yet; register one with ws.registry.create_model_version")
+        return
+    table = Table("model", "latest", "description")
+    for m in models:
+        table.add_row(m.name, f"v{m.latest_version}" if m.latest_version else "-", m.description)
+    console.print(table)
+
+
+@models_group.command("show")
+@click.argument("name")
+@workspace_option
+@reports_errors
+def show_command(name: str, workspace: Path | None) -> None:
+    """A model: description, tags, and its versions by stage."""
+    ws = open_workspace(workspace)
+    model = ws.registry.get_model(name)
+    console.print(f"[bold]{model.name}[/] {model.description}")
+    for key, value in sorted(model.tags.items()):
+        console.print(f"  {key}: {value}")
+    _versions_table(ws, name)
+
+
+@models_group.command("versions")
+@click.argument("name")
+@workspace_option
+@reports_errors
+def versions_command(name: str, workspace: Path | None) -> None:
+    """The versions of NAME, newest first."""
+    _versions_table(open_workspace(workspace), name)
+
+
+def _versions_table(ws: object, name: str) -> None:
+    registry = ws.registry  # type: ignore[attr-defined]
+    table = Table("version", "stage", "aliases", "source", "run", "created")
+    for v in registry.list_versions(name):
+        table.add_row(
+            f"v{v.version}",
+            v.stage,
+            ", ".join(v.aliases),
+            v.source.get("kind", ""),
+            v.run_id or "",
+            _time(v.created_at),
+        )
+    console.print(table)
+
+
+@models_group.command("promote")
+@click.argument("name")
+@click.argument("version", type=int)
+@click.argument("stage")
+@click.option("--archive-existing", is_flag=True, help="Archive the versions now in STAGE.")
+@click.option("--comment", "-m", default="", help="Why (kept in the history).")
+@workspace_option
+@reports_errors
+def promote_command(
+    name: str,
+    version: int,
+    stage: str,
+    archive_existing: bool,
+    comment: str,
+    workspace: Path | None,
+) -> None:
+    """Move version VERSION of NAME to STAGE (Development, Staging, Production, Archived)."""
+    ws = open_workspace(workspace)
+    moved = ws.registry.transition_stage(
+        name, version, stage, archive_existing=archive_existing, comment=comment
+    )
+    console.print(f"[green]models:/{name}/{version}[/] is now in {moved.stage}")
+
+
+@models_group.command("alias")
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", type=int)
+@workspace_option
+@reports_errors
+def alias_command(name: str, alias: str, version: int, workspace: Path | None) -> None:
+    """Point models:/NAME@ALIAS at VERSION."""
+    open_workspace(workspace).registry.set_alias(name, alias, version)
+    console.print(f"[green]models:/{name}@{alias}[/] -> v{version}")
+
+
+@models_group.command("history")
+@click.argument("name")
+@workspace_option
+@reports_errors
+def history_command(name: str, workspace: Path | None) -> None:
+    """Every stage change, alias move, creation and deletion of NAME, oldest first."""
+    ws = open_workspace(workspace)
+    table = Table("when", "version", "event", "change", "who", "comment")
+    for e in ws.registry.history(name):
+        change = f"{e.previous} -> {e.target}" if e.previous else e.target
+        table.add_row(_time(e.at), f"v{e.version}", e.event, change, e.actor, e.comment)
+    console.print(table)

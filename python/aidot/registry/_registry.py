@@ -1,0 +1,690 @@
+"""ModelRegistry: models, immutable versions, stages with an audit history, and aliases."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import getpass
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aidot._ids import new_id, now_ms
+from aidot.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    NotFoundError,
+    PathNotFoundError,
+)
+from aidot.registry._uri import ALLOWED, STAGES, ModelRef, check_name, parse, stage_name
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from aidot.blobs import BlobStore
+    from aidot.checkpoints import CheckpointInfo
+    from aidot.store import MetadataStore
+    from aidot.tracking import Run
+
+_ALLOCATION_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A named model and its latest version number (0 when it has none yet)."""
+
+    name: str
+    description: str
+    tags: dict[str, str]
+    created_at: int
+    latest_version: int
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One immutable version of a model."""
+
+    name: str
+    version: int
+    id: str
+    stage: str
+    source: dict[str, Any]
+    """What the version holds: ``{"kind": "files", "manifest": DIGEST, ...}`` for stored files,
+    ``{"kind": "checkpoint", "checkpoint_id": ..., "manifest": DIGEST}`` for a checkpoint."""
+    run_id: str | None
+    lineage: dict[str, Any]
+    """``datasets`` (refs used by the run), ``checkpoint`` (id), ``replaces`` (version)."""
+    signature: dict[str, Any] | None
+    metrics: dict[str, float]
+    description: str
+    tags: dict[str, str]
+    created_at: int
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        """``models:/NAME/N``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    """One entry of a model's append-only audit history."""
+
+    name: str
+    version: int
+    event: str
+    """``created``, ``stage``, ``alias``, ``unalias`` or ``deleted``."""
+    target: str
+    previous: str | None
+    actor: str
+    comment: str
+    at: int
+
+
+class ModelRegistry:
+    """The model registry of a workspace (``ws.registry``), as MLflow users know it.
+
+    Versions are immutable and numbered 1, 2, ... per model (allocated atomically, so two
+    processes creating versions at once get distinct numbers). Each version moves through
+    Development -> Staging -> Production -> Archived (see :data:`ALLOWED` for the rules), and
+    every change is recorded in an append-only history that :meth:`version_at` replays.
+    Aliases (``champion``) name versions alongside stages. ``models:/NAME/3``,
+    ``models:/NAME@Production`` and ``models:/NAME@champion`` resolve everywhere.
+    """
+
+    def __init__(self, store: MetadataStore, blobs: BlobStore) -> None:
+        self._store = store
+        self._blobs = blobs
+
+    # --- models ---------------------------------------------------------------------------
+
+    def register_model(
+        self, name: str, description: str = "", tags: Mapping[str, Any] | None = None
+    ) -> RegisteredModel:
+        """Creates a model; the name must be new."""
+        from aidot.store._schema import models
+
+        check_name(name)
+        now = now_ms()
+        try:
+            with self._store.write() as conn:
+                conn.execute(
+                    models.insert(),
+                    [
+                        {
+                            "name": name,
+                            "description": description,
+                            "tags": _tags_json(tags),
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    ],
+                )
+        except AlreadyExistsError:
+            raise AlreadyExistsError(f"a model named {name!r} exists already") from None
+        return self.get_model(name)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        """A model by name."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_versions, models
+
+        with self._store.read() as conn:
+            row = conn.execute(sa.select(models).where(models.c.name == name)).first()
+            if row is None:
+                raise _no_model(name)
+            latest = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(
+                    model_versions.c.name == name
+                )
+            ).scalar()
+        return _model(row, latest or 0)
+
+    def list_models(self) -> builtins.list[RegisteredModel]:
+        """Every model, by name, with its latest version number."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_versions, models
+
+        latest = (
+            sa.select(model_versions.c.name, sa.func.max(model_versions.c.version).label("v"))
+            .group_by(model_versions.c.name)
+            .subquery()
+        )
+        query = (
+            sa.select(models, latest.c.v)
+            .outerjoin(latest, latest.c.name == models.c.name)
+            .order_by(models.c.name)
+        )
+        with self._store.read() as conn:
+            return [_model(row, row.v or 0) for row in conn.execute(query)]
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> RegisteredModel:
+        """Replaces a model's description and/or merges tags into its tags."""
+        from aidot.store._schema import models
+
+        current = self.get_model(name)
+        values: dict[str, Any] = {"updated_at": now_ms()}
+        if description is not None:
+            values["description"] = description
+        if tags is not None:
+            values["tags"] = _tags_json({**current.tags, **tags})
+        with self._store.write() as conn:
+            conn.execute(models.update().where(models.c.name == name).values(**values))
+        return self.get_model(name)
+
+    # --- versions -------------------------------------------------------------------------
+
+    def create_model_version(
+        self,
+        name: str,
+        *,
+        path: str | os.PathLike[str] | None = None,
+        checkpoint: CheckpointInfo | None = None,
+        run: Run | str | None = None,
+        datasets: Sequence[Any] | None = None,
+        signature: Mapping[str, Any] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Records version N+1 of ``name`` (registered on first use) in Development.
+
+        The content is a file or folder (``path``, stored in the blob store) or a checkpoint
+        (``checkpoint``, from a :class:`~aidot.CheckpointManager`; its blobs are kept for the
+        version). ``run`` (a run or its id) links the training run; ``datasets`` the dataset
+        versions it used (default: the run's logged inputs). The version it replaces is the
+        model's Production version at creation, if any.
+        """
+        check_name(name)
+        if (path is None) == (checkpoint is None):
+            raise InvalidArgumentError(
+                "create_model_version needs exactly one of path= (a file or folder) or "
+                "checkpoint= (a CheckpointInfo)"
+            )
+        run_id: str | None = run if run is None or isinstance(run, str) else run.id
+        source, digests = (
+            self._store_path(Path(path)) if path is not None else _checkpoint_source(checkpoint)
+        )
+        lineage: dict[str, Any] = {
+            "datasets": self._dataset_refs(run_id, datasets),
+            "checkpoint": checkpoint.id if checkpoint is not None else None,
+        }
+        values = {
+            "source": json.dumps(source),
+            "run_id": run_id,
+            "signature": json.dumps(dict(signature)) if signature is not None else None,
+            "metrics": json.dumps({k: float(v) for k, v in (metrics or {}).items()}),
+            "description": description,
+            "tags": _tags_json(tags),
+        }
+        try:
+            self.get_model(name)
+        except NotFoundError:
+            with contextlib.suppress(AlreadyExistsError):  # registered by another process
+                self.register_model(name)
+        number = self._insert_version(name, values, lineage, digests)
+        return self.get_version(name, number)
+
+    def _insert_version(
+        self,
+        name: str,
+        values: dict[str, Any],
+        lineage: dict[str, Any],
+        digests: set[str],
+    ) -> int:
+        """Allocates the next number and inserts the version in one transaction. The model's
+        row is locked first (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write
+        transactions queue anyway), so concurrent writers take turns; the retry is a last
+        resort should a database not honour the lock."""
+        import sqlalchemy as sa
+
+        from aidot.store._metadata_store import insert_blob_refs
+        from aidot.store._schema import model_versions, models
+
+        for attempt in range(_ALLOCATION_ATTEMPTS):
+            version_id = new_id()
+            now = now_ms()
+            try:
+                with self._store.write() as conn:
+                    conn.execute(
+                        sa.select(models.c.name).where(models.c.name == name).with_for_update()
+                    )
+                    now = now_ms()
+                    number = (
+                        conn.execute(
+                            sa.select(sa.func.max(model_versions.c.version)).where(
+                                model_versions.c.name == name
+                            )
+                        ).scalar()
+                        or 0
+                    ) + 1
+                    replaces = _latest_in(conn, name, "Production")
+                    conn.execute(
+                        model_versions.insert(),
+                        [
+                            {
+                                **values,
+                                "id": version_id,
+                                "name": name,
+                                "version": number,
+                                "stage": "Development",
+                                "lineage": json.dumps({**lineage, "replaces": replaces}),
+                                "created_at": now,
+                                "updated_at": now,
+                            }
+                        ],
+                    )
+                    insert_blob_refs(conn, f"model:{version_id}", digests)
+                    _record(conn, name, number, "created", "Development", None, "")
+                return number
+            except AlreadyExistsError:
+                if attempt == _ALLOCATION_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        """Version ``version`` of ``name``."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_versions
+
+        with self._store.read() as conn:
+            row = conn.execute(
+                sa.select(model_versions).where(
+                    model_versions.c.name == name, model_versions.c.version == version
+                )
+            ).first()
+            if row is None:
+                raise self._missing_version(conn, name, version)
+            return _version(row, _aliases_of(conn, name).get(version, []))
+
+    def list_versions(self, name: str) -> builtins.list[ModelVersion]:
+        """Every version of a model, newest first."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_versions
+
+        self.get_model(name)
+        with self._store.read() as conn:
+            aliases = _aliases_of(conn, name)
+            rows = conn.execute(
+                sa.select(model_versions)
+                .where(model_versions.c.name == name)
+                .order_by(model_versions.c.version.desc())
+            ).all()
+        return [_version(r, aliases.get(r.version, [])) for r in rows]
+
+    def resolve(self, uri: str) -> ModelVersion:
+        """The version a ``models:/`` URI names now."""
+        ref = parse(uri)
+        if ref.version is not None:
+            return self.get_version(ref.name, ref.version)
+        number = self._number_for(ref)
+        return self.get_version(ref.name, number)
+
+    def delete_version(self, name: str, version: int, *, force: bool = False) -> None:
+        """Deletes a version (its blobs go at the next ``ws.gc()``); a version in Production
+        only with ``force``. Aliases on it are removed; the history keeps the deletion."""
+        from aidot.store._schema import blob_refs, model_aliases, model_versions
+
+        current = self.get_version(name, version)
+        if current.stage == "Production" and not force:
+            raise InvalidArgumentError(
+                f"models:/{name}/{version} is in Production; move it to Archived first, or "
+                "pass force=True"
+            )
+        with self._store.write() as conn:
+            conn.execute(
+                model_aliases.delete().where(
+                    model_aliases.c.name == name, model_aliases.c.version == version
+                )
+            )
+            conn.execute(blob_refs.delete().where(blob_refs.c.owner == f"model:{current.id}"))
+            conn.execute(model_versions.delete().where(model_versions.c.id == current.id))
+            _record(conn, name, version, "deleted", current.stage, None, "")
+
+    # --- stages and aliases ---------------------------------------------------------------
+
+    def transition_stage(
+        self,
+        name: str,
+        version: int,
+        stage: str,
+        *,
+        archive_existing: bool = False,
+        comment: str = "",
+    ) -> ModelVersion:
+        """Moves a version to ``stage`` (Development, Staging, Production, Archived) if the
+        rules allow it (:data:`ALLOWED`); ``archive_existing`` archives the versions that
+        held that stage. Every change is recorded with who made it, when and why."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_versions
+
+        target = stage_name(stage)
+        if target is None:
+            raise InvalidArgumentError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
+        current = self.get_version(name, version)
+        if current.stage == target:
+            return current
+        if target not in ALLOWED[current.stage]:
+            allowed = ", ".join(ALLOWED[current.stage])
+            raise InvalidArgumentError(
+                f"models:/{name}/{version} cannot go from {current.stage} to {target}; from "
+                f"{current.stage} it may go to {allowed}"
+            )
+        now = now_ms()
+        with self._store.write() as conn:
+            if archive_existing and target in ("Staging", "Production"):
+                holders = conn.execute(
+                    sa.select(model_versions.c.version).where(
+                        model_versions.c.name == name,
+                        model_versions.c.stage == target,
+                        model_versions.c.version != version,
+                    )
+                ).scalars()
+                for other in list(holders):
+                    _set_stage(conn, name, other, "Archived", now)
+                    _record(conn, name, other, "stage", "Archived", target, "archive_existing")
+            _set_stage(conn, name, version, target, now)
+            _record(conn, name, version, "stage", target, current.stage, comment)
+        return self.get_version(name, version)
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Points ``models:/NAME@ALIAS`` at a version (moving it if it pointed elsewhere)."""
+        from aidot.store._schema import model_aliases
+
+        check_name(alias, "alias")
+        if stage_name(alias) is not None:
+            raise InvalidArgumentError(f"{alias!r} is a stage name; pick another alias")
+        self.get_version(name, version)
+        aliases = {a: v for v, names in self._aliases(name).items() for a in names}
+        previous = aliases.get(alias)
+        with self._store.write() as conn:
+            conn.execute(
+                model_aliases.delete().where(
+                    model_aliases.c.name == name, model_aliases.c.alias == alias
+                )
+            )
+            conn.execute(
+                model_aliases.insert(),
+                [{"name": name, "alias": alias, "version": version, "updated_at": now_ms()}],
+            )
+            _record(
+                conn, name, version, "alias", alias, None if previous is None else str(previous), ""
+            )
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        """Removes an alias."""
+        from aidot.store._schema import model_aliases
+
+        version = self._number_for(ModelRef(name, alias=alias))
+        with self._store.write() as conn:
+            conn.execute(
+                model_aliases.delete().where(
+                    model_aliases.c.name == name, model_aliases.c.alias == alias
+                )
+            )
+            _record(conn, name, version, "unalias", alias, None, "")
+
+    def history(self, name: str) -> builtins.list[HistoryEvent]:
+        """A model's audit history, oldest first."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_history
+
+        self.get_model(name)
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(model_history)
+                .where(model_history.c.name == name)
+                .order_by(model_history.c.at, model_history.c.id)
+            ).all()
+        return [
+            HistoryEvent(r.name, r.version, r.event, r.target, r.previous, r.actor, r.comment, r.at)
+            for r in rows
+        ]
+
+    def version_at(self, name: str, stage_or_alias: str, at: int) -> int | None:
+        """Which version held a stage (the one that entered it last) or an alias at time
+        ``at`` (ms since the epoch); ``None`` if none did."""
+        stage = stage_name(stage_or_alias)
+        holders: dict[int, int] = {}  # version -> when it entered the stage
+        aliased: int | None = None
+        for event in self.history(name):
+            if event.at > at:
+                break
+            if stage is not None and event.event in ("created", "stage", "deleted"):
+                if event.event != "deleted" and event.target == stage:
+                    holders[event.version] = event.at
+                else:
+                    holders.pop(event.version, None)
+            elif stage is None and event.target == stage_or_alias:
+                aliased = event.version if event.event == "alias" else None
+            elif stage is None and event.event == "deleted" and event.version == aliased:
+                aliased = None
+        if stage is None:
+            return aliased
+        return max(holders, key=lambda v: (holders[v], v)) if holders else None
+
+    # --- helpers --------------------------------------------------------------------------
+
+    def _number_for(self, ref: ModelRef) -> int:
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_aliases
+
+        self.get_model(ref.name)
+        with self._store.read() as conn:
+            if ref.stage is not None:
+                number = _latest_in(conn, ref.name, ref.stage)
+                if number is None:
+                    raise NotFoundError(f"model {ref.name!r} has no version in {ref.stage}")
+                return number
+            number = conn.execute(
+                sa.select(model_aliases.c.version).where(
+                    model_aliases.c.name == ref.name, model_aliases.c.alias == ref.alias
+                )
+            ).scalar()
+        if number is None:
+            raise NotFoundError(f"model {ref.name!r} has no alias {ref.alias!r}")
+        return int(number)
+
+    def _aliases(self, name: str) -> dict[int, builtins.list[str]]:
+        with self._store.read() as conn:
+            return _aliases_of(conn, name)
+
+    def _store_path(self, path: Path) -> tuple[dict[str, Any], set[str]]:
+        from aidot import _core
+        from aidot.data._manifest import Columns, check_relative, encode
+
+        root = path.expanduser().absolute()
+        if not root.exists():
+            raise PathNotFoundError(f"{root} does not exist; pass the model file or folder")
+        paths, sizes, _, _, modes, _ = _core.scan_tree(str(root))
+        base = root if root.is_dir() else root.parent
+        for rel in paths:
+            check_relative(rel)
+        reports = self._blobs.put_files_report([f"{base}/{rel}" for rel in paths])
+        digests = [r.digest for r in reports]
+        manifest = self._blobs.put_bytes(
+            encode(Columns(paths, digests, [r.size for r in reports], list(modes)))
+        )
+        source = {
+            "kind": "files",
+            "manifest": manifest,
+            "files": len(paths),
+            "bytes": sum(sizes),
+            "name": root.name,
+        }
+        return source, {*digests, manifest}
+
+    def _dataset_refs(self, run_id: str | None, datasets: Sequence[Any] | None) -> list[str]:
+        if datasets is not None:
+            refs = []
+            for version in datasets:
+                ref = getattr(version, "ref", None)
+                if not isinstance(ref, str):
+                    raise InvalidArgumentError(
+                        f"datasets= takes dataset versions (ws.data.get(...)), got "
+                        f"{type(version).__name__}"
+                    )
+                refs.append(ref)
+            return refs
+        if run_id is None:
+            return []
+        import sqlalchemy as sa
+
+        from aidot.store._schema import dataset_versions, run_inputs
+
+        query = (
+            sa.select(dataset_versions.c.dataset, dataset_versions.c.version)
+            .join(run_inputs, run_inputs.c.version_id == dataset_versions.c.id)
+            .where(run_inputs.c.run_id == run_id)
+            .order_by(dataset_versions.c.dataset, dataset_versions.c.version)
+        )
+        with self._store.read() as conn:
+            return [f"{name}@v{number}" for name, number in conn.execute(query)]
+
+    def _missing_version(self, conn: sa.Connection, name: str, version: int) -> NotFoundError:
+        import sqlalchemy as sa
+
+        from aidot.store._schema import models
+
+        if conn.execute(sa.select(models.c.name).where(models.c.name == name)).first() is None:
+            return _no_model(name)
+        return NotFoundError(
+            f"model {name!r} has no version {version}; see aidot models versions {name}"
+        )
+
+
+def _no_model(name: str) -> NotFoundError:
+    return NotFoundError(f"no model named {name!r}; list them with aidot models ls")
+
+
+def _checkpoint_source(checkpoint: CheckpointInfo | None) -> tuple[dict[str, Any], set[str]]:
+    assert checkpoint is not None
+    source = {
+        "kind": "checkpoint",
+        "checkpoint_id": checkpoint.id,
+        "manifest": checkpoint.manifest,
+        "step": checkpoint.step,
+        "epoch": checkpoint.epoch,
+        "bytes": checkpoint.size,
+    }
+    # The manifest blob; the arrays stay referenced by the checkpoint's own record.
+    return source, {checkpoint.manifest}
+
+
+def _latest_in(conn: sa.Connection, name: str, stage: str) -> int | None:
+    """The version that entered ``stage`` most recently (by its last update), if any."""
+    import sqlalchemy as sa
+
+    from aidot.store._schema import model_versions
+
+    return conn.execute(
+        sa.select(model_versions.c.version)
+        .where(model_versions.c.name == name, model_versions.c.stage == stage)
+        .order_by(model_versions.c.updated_at.desc(), model_versions.c.version.desc())
+        .limit(1)
+    ).scalar()
+
+
+def _set_stage(conn: sa.Connection, name: str, version: int, stage: str, now: int) -> None:
+    from aidot.store._schema import model_versions
+
+    conn.execute(
+        model_versions.update()
+        .where(model_versions.c.name == name, model_versions.c.version == version)
+        .values(stage=stage, updated_at=now)
+    )
+
+
+def _record(  # noqa: PLR0917 - one positional per column of the history row
+    conn: sa.Connection,
+    name: str,
+    version: int,
+    event: str,
+    target: str,
+    previous: str | None,
+    comment: str,
+) -> None:
+    from aidot.store._schema import model_history
+
+    conn.execute(
+        model_history.insert(),
+        [
+            {
+                "id": new_id(),
+                "name": name,
+                "version": version,
+                "event": event,
+                "target": target,
+                "previous": previous,
+                "actor": _actor(),
+                "comment": comment,
+                "at": now_ms(),
+            }
+        ],
+    )
+
+
+def _actor() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def _aliases_of(conn: sa.Connection, name: str) -> dict[int, builtins.list[str]]:
+    import sqlalchemy as sa
+
+    from aidot.store._schema import model_aliases
+
+    out: dict[int, list[str]] = {}
+    query = (
+        sa.select(model_aliases.c.version, model_aliases.c.alias)
+        .where(model_aliases.c.name == name)
+        .order_by(model_aliases.c.alias)
+    )
+    for version, alias in conn.execute(query):
+        out.setdefault(int(version), []).append(alias)
+    return out
+
+
+def _tags_json(tags: Mapping[str, Any] | None) -> str:
+    return json.dumps({str(k): str(v) for k, v in (tags or {}).items()}, sort_keys=True)
+
+
+def _model(row: Any, latest: int) -> RegisteredModel:
+    return RegisteredModel(row.name, row.description, json.loads(row.tags), row.created_at, latest)
+
+
+def _version(row: Any, aliases: builtins.list[str]) -> ModelVersion:
+    return ModelVersion(
+        name=row.name,
+        version=row.version,
+        id=row.id,
+        stage=row.stage,
+        source=json.loads(row.source),
+        run_id=row.run_id,
+        lineage=json.loads(row.lineage),
+        signature=json.loads(row.signature) if row.signature else None,
+        metrics=json.loads(row.metrics),
+        description=row.description,
+        tags=json.loads(row.tags),
+        created_at=row.created_at,
+        aliases=aliases,
+    )

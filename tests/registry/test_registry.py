@@ -1,0 +1,237 @@
+"""The model registry on SQLite and the real PostgreSQL server: versions, stages and their
+history, aliases, URIs, lineage records and the rules that keep it consistent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aidot import CheckpointManager, Workspace
+from aidot.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
+from aidot.registry import ModelRegistry
+
+
+@pytest.fixture
+def ws(tmp_path: Path, db_uri: str) -> Iterator[Workspace]:
+    workspace = Workspace(tmp_path / "ws", db=db_uri)
+    yield workspace
+    workspace.close()
+
+
+@pytest.fixture
+def registry(ws: Workspace) -> ModelRegistry:
+    return ws.registry
+
+
+def model_folder(root: Path, content: bytes = b"weights") -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "model.bin").write_bytes(content)
+    (root / "config.json").write_text('{"layers": 2}')
+    return root
+
+
+def test_versions_are_numbered_and_carry_their_lineage(
+    ws: Workspace, registry: ModelRegistry, tmp_path: Path
+) -> None:
+    registry.register_model("churn", "predicts churn", tags={"team": "growth"})
+    with pytest.raises(AlreadyExistsError, match="churn"):
+        registry.register_model("churn")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a,b\n1,2\n")
+    dataset = ws.data.add(data, "rows")
+    with ws.tracker.start_run("train") as run:
+        run.log_input(dataset)
+        v1 = registry.create_model_version(
+            "churn",
+            path=model_folder(tmp_path / "m1"),
+            run=run,
+            metrics={"auc": 0.91},
+            signature={"inputs": [{"name": "x", "dtype": "float32", "shape": [-1, 4]}]},
+            tags={"framework": "numpy"},
+        )
+    assert (v1.version, v1.stage, v1.uri) == (1, "Development", "models:/churn/1")
+    assert v1.run_id == run.id
+    assert v1.lineage["datasets"] == ["rows@v1"]
+    assert v1.source["kind"] == "files"
+    assert v1.source["files"] == 2
+    assert v1.metrics == {"auc": 0.91}
+    ws.blobs.verify_digests([v1.source["manifest"]])
+    assert registry.get_model("churn").latest_version == 1
+    assert registry.get_model("churn").tags == {"team": "growth"}
+
+    manager = CheckpointManager(tmp_path / "ckpts", monitor=None, async_save=False)
+    future = manager.save({"w": np.ones(4)}, step=7)
+    assert future is not None
+    v2 = registry.create_model_version("churn", checkpoint=future.result())
+    assert v2.version == 2
+    assert v2.source["kind"] == "checkpoint"
+    assert v2.lineage["checkpoint"] == future.result().id
+    assert [v.version for v in registry.list_versions("churn")] == [2, 1]
+    assert [(m.name, m.latest_version) for m in registry.list_models()] == [("churn", 2)]
+    registry.update_model("churn", description="better", tags={"owner": "ana"})
+    assert registry.get_model("churn").tags == {"team": "growth", "owner": "ana"}
+
+
+def test_stages_follow_the_rules_and_leave_a_history(
+    registry: ModelRegistry, tmp_path: Path
+) -> None:
+    for i in range(3):
+        registry.create_model_version("m", path=model_folder(tmp_path / f"v{i}", bytes([i])))
+    before_production = int(time.time() * 1000)
+    time.sleep(0.01)
+    registry.transition_stage("m", 1, "Staging", comment="offline eval passed")
+    registry.transition_stage("m", 1, "production")
+    assert registry.resolve("models:/m@Production").version == 1
+    time.sleep(0.01)
+    between = int(time.time() * 1000)
+    time.sleep(0.01)
+    registry.transition_stage("m", 2, "Production", archive_existing=True)
+    assert registry.get_version("m", 1).stage == "Archived"
+    assert registry.resolve("models:/m@Production").version == 2
+    assert registry.create_model_version("m", path=tmp_path / "v0").lineage["replaces"] == 2
+
+    with pytest.raises(InvalidArgumentError, match="from Archived it may go to Development"):
+        registry.transition_stage("m", 1, "Production")
+    with pytest.raises(InvalidArgumentError, match="unknown stage 'Live'"):
+        registry.transition_stage("m", 3, "Live")
+    registry.transition_stage("m", 1, "Development")  # re-qualify first
+
+    assert registry.version_at("m", "Production", before_production) is None
+    assert registry.version_at("m", "Production", between) == 1
+    assert registry.version_at("m", "Production", int(time.time() * 1000)) == 2
+    events = [(e.event, e.version, e.target, e.previous) for e in registry.history("m")]
+    assert ("stage", 1, "Staging", "Development") in events
+    assert ("stage", 1, "Archived", "Production") in events
+    staging = next(e for e in registry.history("m") if e.target == "Staging")
+    assert staging.comment == "offline eval passed"
+    assert staging.actor
+
+
+def test_aliases_and_uris(registry: ModelRegistry, tmp_path: Path) -> None:
+    for i in range(2):
+        registry.create_model_version("m", path=model_folder(tmp_path / f"v{i}", bytes([i])))
+    registry.set_alias("m", "champion", 1)
+    assert registry.resolve("models:/m@champion").version == 1
+    assert registry.get_version("m", 1).aliases == ["champion"]
+    t1 = int(time.time() * 1000)
+    time.sleep(0.01)
+    registry.set_alias("m", "champion", 2)
+    assert registry.resolve("models:/m@champion").version == 2
+    assert registry.version_at("m", "champion", t1) == 1
+    assert registry.resolve("models:/m/1").version == 1
+    registry.delete_alias("m", "champion")
+    with pytest.raises(NotFoundError, match="no alias 'champion'"):
+        registry.resolve("models:/m@champion")
+    with pytest.raises(InvalidArgumentError, match="stage name"):
+        registry.set_alias("m", "staging", 1)
+    with pytest.raises(InvalidArgumentError, match="not a model URI"):
+        registry.resolve("runs:/abc/model")
+    with pytest.raises(InvalidArgumentError, match="names no version"):
+        registry.resolve("models:/m")
+    with pytest.raises(NotFoundError, match="no version in Production"):
+        registry.resolve("models:/m@Production")
+    with pytest.raises(NotFoundError, match="has no version 9"):
+        registry.resolve("models:/m/9")
+    with pytest.raises(NotFoundError, match="no model named 'other'"):
+        registry.resolve("models:/other/1")
+
+
+def test_deleting_versions(ws: Workspace, registry: ModelRegistry, tmp_path: Path) -> None:
+    v1 = registry.create_model_version("m", path=model_folder(tmp_path / "a", b"one"))
+    registry.create_model_version("m", path=model_folder(tmp_path / "b", b"two"))
+    registry.transition_stage("m", 1, "Production")
+    registry.set_alias("m", "champion", 1)
+    with pytest.raises(InvalidArgumentError, match="is in Production"):
+        registry.delete_version("m", 1)
+    registry.delete_version("m", 1, force=True)
+    with pytest.raises(NotFoundError):
+        registry.get_version("m", 1)
+    assert registry.version_at("m", "champion", int(time.time() * 1000)) is None
+    assert registry.history("m")[-1].event == "deleted"
+    ws.gc(grace_seconds=0)
+    assert v1.source["manifest"] not in set(ws.blobs)  # released with the version
+    assert registry.create_model_version("m", path=tmp_path / "a").version == 3  # never reused
+
+
+def test_bad_arguments(registry: ModelRegistry, tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgumentError, match="exactly one of"):
+        registry.create_model_version("m")
+    with pytest.raises(InvalidArgumentError, match="model name"):
+        registry.create_model_version("../m", path=tmp_path)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        registry.create_model_version("m", path=tmp_path / "missing")
+    with pytest.raises(InvalidArgumentError, match="dataset versions"):
+        registry.create_model_version("m", path=model_folder(tmp_path / "x"), datasets=["rows"])
+
+
+def test_processes_creating_versions_at_once_get_distinct_numbers(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    folder = model_folder(tmp_path / "model")
+    ws.registry.register_model("shared")
+    script = textwrap.dedent(
+        """
+        import sys
+        from aidot import Workspace
+        ws = Workspace(sys.argv[1], db=sys.argv[2])
+        print(",".join(str(ws.registry.create_model_version("shared", path=sys.argv[3]).version)
+                       for _ in range(5)))
+        """
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(ws.home), ws.db_uri, str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    numbers = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        numbers += [int(n) for n in out.strip().split(",")]
+    assert sorted(numbers) == list(range(1, 21))
+
+
+def test_the_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from aidot.cli import cli
+
+    monkeypatch.setenv("AIDOT_HOME", str(tmp_path / "ws"))
+    monkeypatch.setenv("COLUMNS", "200")  # rich tables would wrap at 80
+    ws = Workspace()
+    ws.registry.create_model_version("churn", path=model_folder(tmp_path / "m"), description="x")
+    ws.registry.create_model_version("churn", path=model_folder(tmp_path / "n", b"other"))
+    ws.close()
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["models", *args], catch_exceptions=False)
+        return result.exit_code, result.output
+
+    assert "churn" in run("ls")[1]
+    code, out = run("promote", "churn", "1", "Production", "-m", "ship it")
+    assert (code, "is now in Production" in out) == (0, True)
+    code, out = run("promote", "churn", "2", "production", "--archive-existing")
+    assert code == 0
+    assert "champion" in run("alias", "churn", "champion", "2")[1]
+    code, out = run("versions", "churn")
+    assert "Archived" in out
+    assert "champion" in out
+    code, out = run("history", "churn")
+    assert "ship it" in out
+    assert "Production -> Archived" in out
+    assert "churn" in run("show", "churn")[1]
+    code, out = run("promote", "churn", "1", "Production")
+    assert code == 1
+    assert "from Archived it may go to Development" in out
