@@ -1,0 +1,75 @@
+"""Model registry (issue #5 targets, first part): listing 1,000 models with 10 versions each,
+and resolving ``models:/NAME@Production`` warm. Loading models comes with the model formats.
+
+Versions are created through the API from one checkpoint (so the setup measures the registry,
+not file storage); AIDOT_BENCH_MODELS lowers the count for a quick run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aidot import CheckpointManager, Workspace
+
+from .conftest import Comparison, record
+
+MODELS = int(os.environ.get("AIDOT_BENCH_MODELS", "1000"))
+VERSIONS = 10
+
+
+def test_list_and_resolve(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws").init()
+    manager = CheckpointManager(tmp_path / "ckpt", monitor=None, async_save=False)
+    future = manager.save({"w": np.ones(16)})
+    assert future is not None
+    checkpoint = future.result()
+    start = time.perf_counter()
+    for m in range(MODELS):
+        for _ in range(VERSIONS):
+            ws.registry.create_model_version(f"model-{m:04d}", checkpoint=checkpoint)
+        ws.registry.transition_stage(f"model-{m:04d}", VERSIONS, "Production")
+    setup = time.perf_counter() - start
+    print(f"\nsetup: {MODELS * VERSIONS:,} versions in {setup:.1f} s")
+
+    timings = []
+    for _ in range(5):
+        start = time.perf_counter()
+        listed = ws.registry.list_models()
+        timings.append(time.perf_counter() - start)
+    assert len(listed) == MODELS
+    assert all(m.latest_version == VERSIONS for m in listed)
+    list_s = statistics.median(timings)
+    record(
+        Comparison(
+            f"list {MODELS:,} models x {VERSIONS} versions",
+            list_s,
+            "target",
+            0.2,
+            "< 0.2 s",
+            note=f"({list_s * 1000:.0f} ms)",
+        )
+    )
+
+    timings = []
+    for m in range(0, MODELS, max(1, MODELS // 50)):
+        start = time.perf_counter()
+        version = ws.registry.resolve(f"models:/model-{m:04d}@Production")
+        timings.append(time.perf_counter() - start)
+        assert version.version == VERSIONS
+    resolve_s = statistics.median(timings)
+    record(
+        Comparison(
+            "resolve models:/NAME@Production (warm)",
+            resolve_s,
+            "target",
+            0.05,
+            "< 50 ms with loading (loading: next step)",
+            note=f"({resolve_s * 1000:.1f} ms)",
+        )
+    )
+    ws.close()
