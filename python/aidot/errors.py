@@ -10,6 +10,9 @@
     ├── InvalidArgumentError          (also ValueError)
     │   ├── InvalidDigestError        not a BLAKE3 hex digest
     │   ├── InvalidFilterError        a search filter or order-by that does not parse
+    │   ├── SignatureMismatchError    a batch that does not fit a model's signature
+    │   ├── TrustRequiredError        loading a pickled model without trust=True
+    │   ├── UnsupportedModelError     an object no model format can save
     │   ├── NotAFileError             a directory (or other non-file) where a file is expected
     │   └── NotAStoreError            a folder that does not hold an aidot blob store
     ├── IntegrityError                stored bytes no longer match their digest
@@ -42,8 +45,11 @@ __all__ = [
     "PathPermissionError",
     "RemoteError",
     "SchemaVersionError",
+    "SignatureMismatchError",
     "StorageError",
     "StoreUnavailableError",
+    "TrustRequiredError",
+    "UnsupportedModelError",
 ]
 
 
@@ -77,6 +83,19 @@ class InvalidDigestError(InvalidArgumentError):
 
 class InvalidFilterError(InvalidArgumentError):
     """A ``search_runs`` filter or order-by clause that does not parse."""
+
+
+class SignatureMismatchError(InvalidArgumentError):
+    """A batch whose shape or dtype does not fit the model's signature."""
+
+
+class TrustRequiredError(InvalidArgumentError):
+    """A model stored with pickle (cloudpickle) loads only with ``trust=True``: unpickling runs
+    whatever code the file contains."""
+
+
+class UnsupportedModelError(InvalidArgumentError):
+    """No model format can save this object."""
 
 
 class NotAFileError(InvalidArgumentError):

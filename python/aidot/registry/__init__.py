@@ -1,7 +1,9 @@
 """The model registry: immutable model versions with lineage, stages, aliases and history."""
 
 from aidot.registry._registry import HistoryEvent, ModelRegistry, ModelVersion, RegisteredModel
+from aidot.registry._servable import ServableModel, TensorSpec, infer_signature
 from aidot.registry._uri import ALLOWED, STAGES
+from aidot.registry.formats import NumpyModel
 
 __all__ = [
     "ALLOWED",
@@ -9,5 +11,9 @@ __all__ = [
     "HistoryEvent",
     "ModelRegistry",
     "ModelVersion",
+    "NumpyModel",
     "RegisteredModel",
+    "ServableModel",
+    "TensorSpec",
+    "infer_signature",
 ]

@@ -19,6 +19,7 @@ from aidot.errors import (
     NotFoundError,
     PathNotFoundError,
 )
+from aidot.registry._servable import ServableModel, infer_signature
 from aidot.registry._uri import ALLOWED, STAGES, ModelRef, check_name, parse, stage_name
 
 if TYPE_CHECKING:
@@ -190,6 +191,8 @@ class ModelRegistry:
         self,
         name: str,
         *,
+        model: Any = None,
+        input_example: Any = None,
         path: str | os.PathLike[str] | None = None,
         checkpoint: CheckpointInfo | None = None,
         run: Run | str | None = None,
@@ -201,22 +204,30 @@ class ModelRegistry:
     ) -> ModelVersion:
         """Records version N+1 of ``name`` (registered on first use) in Development.
 
-        The content is a file or folder (``path``, stored in the blob store) or a checkpoint
+        The content is a model object (``model``, saved in the format :mod:`detect
+        <aidot.registry.formats>` picks: skops for scikit-learn, numpy for a ``NumpyModel``,
+        cloudpickle for other objects with ``predict``; ``input_example`` infers the
+        signature), a file or folder (``path``, stored in the blob store) or a checkpoint
         (``checkpoint``, from a :class:`~aidot.CheckpointManager`; its blobs are kept for the
         version). ``run`` (a run or its id) links the training run; ``datasets`` the dataset
         versions it used (default: the run's logged inputs). The version it replaces is the
         model's Production version at creation, if any.
         """
         check_name(name)
-        if (path is None) == (checkpoint is None):
+        if sum(x is not None for x in (model, path, checkpoint)) != 1:
             raise InvalidArgumentError(
-                "create_model_version needs exactly one of path= (a file or folder) or "
-                "checkpoint= (a CheckpointInfo)"
+                "create_model_version needs exactly one of model= (an object), path= (a file "
+                "or folder) or checkpoint= (a CheckpointInfo)"
             )
         run_id: str | None = run if run is None or isinstance(run, str) else run.id
-        source, digests = (
-            self._store_path(Path(path)) if path is not None else _checkpoint_source(checkpoint)
-        )
+        if model is not None:
+            source, digests, inferred = self._store_model(model, input_example)
+            if signature is None:
+                signature = inferred
+        elif path is not None:
+            source, digests = self._store_path(Path(path))
+        else:
+            source, digests = _checkpoint_source(checkpoint)
         lineage: dict[str, Any] = {
             "datasets": self._dataset_refs(run_id, datasets),
             "checkpoint": checkpoint.id if checkpoint is not None else None,
@@ -325,6 +336,33 @@ class ModelRegistry:
                 .order_by(model_versions.c.version.desc())
             ).all()
         return [_version(r, aliases.get(r.version, [])) for r in rows]
+
+    def load_model(self, uri: str, *, trust: bool = False) -> ServableModel:
+        """The model a ``models:/`` URI names, loaded for ``predict``. Every blob is verified
+        first; a pickled model needs ``trust=True`` (:class:`~aidot.errors.TrustRequiredError`
+        otherwise)."""
+        import tempfile
+
+        from aidot.data._manifest import decode
+        from aidot.registry import formats
+
+        version = self.resolve(uri)
+        source = version.source
+        if source.get("kind") != "files" or "format" not in source:
+            raise InvalidArgumentError(
+                f"{version.uri} holds {source.get('kind')} content, not a saved model object; "
+                "register it with create_model_version(model=...) to load it"
+            )
+        fmt = formats.get(source["format"])
+        files = decode(self._blobs.get_bytes(source["manifest"]), version.uri)
+        self._blobs.verify_digests(sorted({e.digest for e in files.values()}))
+        with tempfile.TemporaryDirectory(prefix="aidot-model-") as tmp:
+            items: list[tuple[str, str, int | None]] = [
+                (e.digest, f"{tmp}/{p}", e.mode) for p, e in files.items()
+            ]
+            self._blobs._inner.export_many(items, True)  # hard links where possible: no copy
+            loaded = fmt.load(Path(tmp), source.get("format_details", {}), trust=trust)
+        return ServableModel(version.name, version.version, loaded, version.signature, fmt.name)
 
     def resolve(self, uri: str) -> ModelVersion:
         """The version a ``models:/`` URI names now."""
@@ -505,6 +543,23 @@ class ModelRegistry:
     def _aliases(self, name: str) -> dict[int, builtins.list[str]]:
         with self._store.read() as conn:
             return _aliases_of(conn, name)
+
+    def _store_model(
+        self, model: Any, input_example: Any
+    ) -> tuple[dict[str, Any], set[str], dict[str, Any] | None]:
+        import tempfile
+
+        from aidot.registry import formats
+
+        fmt = formats.detect(model)
+        with tempfile.TemporaryDirectory(prefix="aidot-model-") as tmp:
+            details = fmt.save(model, Path(tmp))
+            source, digests = self._store_path(Path(tmp))
+        source.update(format=fmt.name, format_details=details, name="model")
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, model.predict(input_example))
+        return source, digests, signature
 
     def _store_path(self, path: Path) -> tuple[dict[str, Any], set[str]]:
         from aidot import _core
