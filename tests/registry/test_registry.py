@@ -235,3 +235,62 @@ def test_the_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     code, out = run("promote", "churn", "1", "Production")
     assert code == 1
     assert "from Archived it may go to Development" in out
+
+
+def test_lineage_compare_and_download(ws: Workspace, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aidot.cli import cli
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.csv").write_text("a\n1\n")
+    dataset = ws.data.add(data, "rows")
+    manager_dir = tmp_path / "ckpt"
+    versions = []
+    for lr in ("0.1", "0.01"):
+        with ws.tracker.start_run("train") as run:
+            run.log_input(dataset)
+            run.log_params({"lr": lr, "depth": "3"})
+            run.log_metric("loss", float(lr))
+            manager = CheckpointManager(manager_dir, monitor=None, async_save=False)
+            future = manager.save({"w": np.full(3, float(lr))}, step=5)
+            assert future is not None
+            versions.append(
+                ws.registry.create_model_version(
+                    "m", checkpoint=future.result(), run=run, metrics={"auc": 0.8 + float(lr)}
+                )
+            )
+        ws.registry.transition_stage("m", versions[-1].version, "Production", archive_existing=True)
+    run.flush()
+
+    lineage = ws.registry.lineage("models:/m@Production")
+    assert lineage.version.version == 2
+    assert lineage.run.params == {"lr": "0.01", "depth": "3"}
+    assert lineage.datasets[0]["ref"] == "rows@v1"
+    assert lineage.datasets[0]["files"] == 1
+    assert lineage.checkpoint is not None
+    assert lineage.checkpoint["step"] == 5
+    assert lineage.replaces == 1
+
+    compared = ws.registry.compare("m", 1, 2)
+    assert compared["params"]["lr"] == ("0.1", "0.01")
+    assert compared["params"]["depth"] == ("3", "3")
+    assert compared["metrics"]["auc"] == pytest.approx((0.9, 0.81))
+
+    with pytest.raises(InvalidArgumentError, match="is a checkpoint"):
+        ws.registry.download("models:/m/1", tmp_path / "out")
+    ws.registry.create_model_version("files", path=model_folder(tmp_path / "model"))
+    assert ws.registry.download("models:/files/1", tmp_path / "out") == 2
+    assert (tmp_path / "out" / "config.json").read_text() == '{"layers": 2}'
+
+    result = CliRunner().invoke(
+        cli,
+        ["models", "lineage", "models:/m@Production"],
+        catch_exceptions=False,
+        env={"COLUMNS": "200", "AIDOT_HOME": str(ws.home), "AIDOT_DB_URI": ws.db_uri},
+    )
+    assert result.exit_code == 0, result.output
+    assert "param lr = 0.01" in result.output
+    assert "data rows@v1" in result.output
+    assert "replaces models:/m/1" in result.output

@@ -34,7 +34,12 @@ def open_workspace(path: Path | None) -> Any:
     """The workspace named by ``--workspace`` or the environment."""
     from aidot.workspace import Workspace
 
-    return Workspace(path)
+    ws = Workspace(path)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        # Closed when the command ends: flushes metrics and releases database connections.
+        context.call_on_close(ws.close)
+    return ws
 
 
 def reports_errors(func: F) -> F:

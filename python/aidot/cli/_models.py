@@ -122,3 +122,50 @@ def history_command(name: str, workspace: Path | None) -> None:
         change = f"{e.previous} -> {e.target}" if e.previous else e.target
         table.add_row(_time(e.at), f"v{e.version}", e.event, change, e.actor, e.comment)
     console.print(table)
+
+
+@models_group.command("lineage")
+@click.argument("uri")
+@workspace_option
+@reports_errors
+def lineage_command(uri: str, workspace: Path | None) -> None:
+    """Which data and code trained URI (models:/NAME/3, @Production, @ALIAS), as a tree."""
+    from rich.tree import Tree
+
+    ws = open_workspace(workspace)
+    lineage = ws.registry.lineage(uri)
+    v = lineage.version
+    tree = Tree(f"[bold]{v.uri}[/] ({v.stage}{', ' + ', '.join(v.aliases) if v.aliases else ''})")
+    tree.add(f"content: {v.source.get('kind')} {v.source.get('format', '')}".rstrip())
+    run = lineage.run
+    if run is not None:
+        branch = tree.add(f"run {run.id} ({run.name}, {run.status.value})")
+        commit = run.context.get("git_commit")
+        if commit:
+            dirty = " with uncommitted changes" if run.context.get("git_dirty") else ""
+            branch.add(f"git {commit}{dirty}")
+        for key, value in sorted(run.params.items()):
+            branch.add(f"param {key} = {value}")
+        for key, value in sorted(run.metrics.items()):
+            branch.add(f"metric {key} = {value:.6g}")
+    else:
+        tree.add("run: none recorded")
+    for dataset in lineage.datasets:
+        tree.add(f"data {dataset['ref']} ({dataset['files']} files, {dataset['bytes']} bytes)")
+    if lineage.checkpoint:
+        c = lineage.checkpoint
+        tree.add(f"checkpoint {c['id']} (step {c['step']}, epoch {c['epoch']})")
+    if lineage.replaces:
+        tree.add(f"replaces models:/{v.name}/{lineage.replaces}")
+    console.print(tree)
+
+
+@models_group.command("download")
+@click.argument("uri")
+@click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
+@workspace_option
+@reports_errors
+def download_command(uri: str, dest: Path, workspace: Path | None) -> None:
+    """Write the files of URI into DEST (an empty or new folder)."""
+    count = open_workspace(workspace).registry.download(uri, dest)
+    console.print(f"[green]{uri}[/] {count} files in {dest}")

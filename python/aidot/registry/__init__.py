@@ -1,6 +1,12 @@
 """The model registry: immutable model versions with lineage, stages, aliases and history."""
 
-from aidot.registry._registry import HistoryEvent, ModelRegistry, ModelVersion, RegisteredModel
+from aidot.registry._registry import (
+    HistoryEvent,
+    Lineage,
+    ModelRegistry,
+    ModelVersion,
+    RegisteredModel,
+)
 from aidot.registry._servable import ServableModel, TensorSpec, infer_signature
 from aidot.registry._uri import ALLOWED, STAGES
 from aidot.registry.formats import NumpyModel
@@ -9,6 +15,7 @@ __all__ = [
     "ALLOWED",
     "STAGES",
     "HistoryEvent",
+    "Lineage",
     "ModelRegistry",
     "ModelVersion",
     "NumpyModel",

@@ -86,6 +86,20 @@ class HistoryEvent:
     at: int
 
 
+@dataclass(frozen=True)
+class Lineage:
+    """Where a model version came from (see :meth:`ModelRegistry.lineage`)."""
+
+    version: ModelVersion
+    run: Any
+    """The training run's :class:`~aidot.tracking.RunInfo` (params, metrics, context), if any."""
+    datasets: list[dict[str, Any]]
+    """``{"ref", "files", "bytes", "manifest"}`` per dataset version the run used."""
+    checkpoint: dict[str, Any] | None
+    replaces: int | None
+    """The version that was in Production when this one was created."""
+
+
 class ModelRegistry:
     """The model registry of a workspace (``ws.registry``), as MLflow users know it.
 
@@ -363,6 +377,94 @@ class ModelRegistry:
             self._blobs._inner.export_many(items, True)  # hard links where possible: no copy
             loaded = fmt.load(Path(tmp), source.get("format_details", {}), trust=trust)
         return ServableModel(version.name, version.version, loaded, version.signature, fmt.name)
+
+    def lineage(self, uri: str) -> Lineage:
+        """Which data and code trained a version: its run (params, metrics, git commit,
+        command line), the dataset versions the run used, the checkpoint it came from, and
+        the version it replaced, in one call."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import checkpoints, dataset_versions
+
+        version = self.resolve(uri)
+        run = None
+        if version.run_id is not None:
+            from aidot.tracking import ExperimentTracker
+
+            tracker = ExperimentTracker(self._store, synchronous=True)
+            try:
+                run = tracker.get_run(version.run_id)
+            except NotFoundError:
+                run = None
+        datasets = []
+        with self._store.read() as conn:
+            for ref in version.lineage.get("datasets", []):
+                name, _, number = ref.partition("@v")
+                row = conn.execute(
+                    sa.select(dataset_versions).where(
+                        dataset_versions.c.dataset == name,
+                        dataset_versions.c.version == int(number),
+                    )
+                ).first()
+                datasets.append(
+                    {
+                        "ref": ref,
+                        "files": row.files if row else None,
+                        "bytes": row.bytes if row else None,
+                        "manifest": row.manifest if row else None,
+                    }
+                )
+            checkpoint = None
+            checkpoint_id = version.lineage.get("checkpoint")
+            if checkpoint_id:
+                row = conn.execute(
+                    sa.select(checkpoints).where(checkpoints.c.id == checkpoint_id)
+                ).first()
+                checkpoint = {
+                    "id": checkpoint_id,
+                    "step": row.step if row else version.source.get("step"),
+                    "epoch": row.epoch if row else version.source.get("epoch"),
+                    "metrics": json.loads(row.metrics) if row else {},
+                }
+        return Lineage(version, run, datasets, checkpoint, version.lineage.get("replaces"))
+
+    def compare(self, name: str, first: int, second: int) -> dict[str, Any]:
+        """Two versions side by side: ``params`` and ``metrics`` (the version's own metrics
+        over its run's latest ones) as ``{key: (first, second)}``, and both signatures."""
+        a, b = self.lineage(f"models:/{name}/{first}"), self.lineage(f"models:/{name}/{second}")
+
+        def side_by_side(x: dict[str, Any], y: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+            return {k: (x.get(k), y.get(k)) for k in sorted(set(x) | set(y))}
+
+        def metrics(lin: Lineage) -> dict[str, Any]:
+            return {**(lin.run.metrics if lin.run else {}), **lin.version.metrics}
+
+        return {
+            "params": side_by_side(a.run.params if a.run else {}, b.run.params if b.run else {}),
+            "metrics": side_by_side(metrics(a), metrics(b)),
+            "signature": (a.version.signature, b.version.signature),
+        }
+
+    def download(self, uri: str, dest: str | os.PathLike[str]) -> int:
+        """Writes the files of a version (a saved model object or stored files) under
+        ``dest``; returns how many. Checkpoint versions restore with a CheckpointManager."""
+        from aidot.data._manifest import check_relative, decode
+
+        version = self.resolve(uri)
+        if version.source.get("kind") != "files":
+            raise InvalidArgumentError(
+                f"{version.uri} is a checkpoint; restore it with CheckpointManager(...)"
+                f".restore({version.source.get('checkpoint_id')!r})"
+            )
+        root = Path(dest).absolute()
+        if root.exists() and any(root.iterdir()):
+            raise InvalidArgumentError(f"{root} is not empty; download into an empty folder")
+        files = decode(self._blobs.get_bytes(version.source["manifest"]), version.uri)
+        items: list[tuple[str, str, int | None]] = [
+            (e.digest, f"{root}/{check_relative(p)}", e.mode) for p, e in files.items()
+        ]
+        self._blobs._inner.export_many(items, False)
+        return len(items)
 
     def resolve(self, uri: str) -> ModelVersion:
         """The version a ``models:/`` URI names now."""
