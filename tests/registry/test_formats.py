@@ -102,3 +102,34 @@ def test_a_tampered_model_is_refused(ws: Workspace) -> None:
     path.write_bytes(b"not the model")
     with pytest.raises(IntegrityError, match=digest):
         ws.registry.load_model("models:/dbl/1", trust=True)
+
+
+def test_onnx_from_scikit_learn_and_as_a_graph(ws: Workspace) -> None:
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 5)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    clf = LogisticRegression().fit(X, y)
+    version = ws.registry.create_model_version("clf", model=clf, format="onnx", input_example=X[:4])
+    assert version.source["format"] == "onnx"
+    assert "onnxruntime" in version.source["format_details"]["libraries"]
+    served = ws.registry.load_model("models:/clf/1")
+    np.testing.assert_array_equal(served.predict(X[:50]), clf.predict(X[:50]))
+
+    reg = RandomForestRegressor(n_estimators=5, random_state=0).fit(X, X[:, 1])
+    from skl2onnx import to_onnx
+
+    graph = to_onnx(reg, X[:1])
+    ws.registry.create_model_version("reg", model=graph, input_example=X[:3])  # detected
+    served = ws.registry.load_model("models:/reg/1")
+    assert served.format == "onnx"
+    np.testing.assert_allclose(served.predict(X[:10]).ravel(), reg.predict(X[:10]), rtol=1e-4)
+
+    with pytest.raises(InvalidArgumentError, match="needs input_example"):
+        ws.registry.create_model_version("clf", model=clf, format="onnx")
+    with pytest.raises(InvalidArgumentError, match="unknown model format 'tflite'"):
+        ws.registry.create_model_version("clf", model=clf, format="tflite")
+    with pytest.raises(UnsupportedModelError, match="format 'numpy' cannot save"):
+        ws.registry.create_model_version("clf", model=clf, format="numpy")

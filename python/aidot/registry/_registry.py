@@ -207,6 +207,7 @@ class ModelRegistry:
         *,
         model: Any = None,
         input_example: Any = None,
+        format: str | None = None,
         path: str | os.PathLike[str] | None = None,
         checkpoint: CheckpointInfo | None = None,
         run: Run | str | None = None,
@@ -221,7 +222,8 @@ class ModelRegistry:
         The content is a model object (``model``, saved in the format :mod:`detect
         <aidot.registry.formats>` picks: skops for scikit-learn, numpy for a ``NumpyModel``,
         cloudpickle for other objects with ``predict``; ``input_example`` infers the
-        signature), a file or folder (``path``, stored in the blob store) or a checkpoint
+        signature; ``format="onnx"`` converts a scikit-learn model with skl2onnx), a file or
+        folder (``path``, stored in the blob store) or a checkpoint
         (``checkpoint``, from a :class:`~aidot.CheckpointManager`; its blobs are kept for the
         version). ``run`` (a run or its id) links the training run; ``datasets`` the dataset
         versions it used (default: the run's logged inputs). The version it replaces is the
@@ -235,7 +237,7 @@ class ModelRegistry:
             )
         run_id: str | None = run if run is None or isinstance(run, str) else run.id
         if model is not None:
-            source, digests, inferred = self._store_model(model, input_example)
+            source, digests, inferred = self._store_model(model, input_example, format)
             if signature is None:
                 signature = inferred
         elif path is not None:
@@ -647,20 +649,27 @@ class ModelRegistry:
             return _aliases_of(conn, name)
 
     def _store_model(
-        self, model: Any, input_example: Any
+        self, model: Any, input_example: Any, format_name: str | None
     ) -> tuple[dict[str, Any], set[str], dict[str, Any] | None]:
         import tempfile
 
         from aidot.registry import formats
 
-        fmt = formats.detect(model)
+        fmt = formats.choose(model, format_name)
+        signature = None
         with tempfile.TemporaryDirectory(prefix="aidot-model-") as tmp:
-            details = fmt.save(model, Path(tmp))
+            details = fmt.save(model, Path(tmp), input_example)
+            if input_example is not None:
+                # The output side comes from the saved model itself, loaded back (this process
+                # wrote it, so even a pickle is safe to load): the signature describes what
+                # serving will run, and a format that cannot round-trip fails here, not later.
+                import numpy as np
+
+                example = np.asarray(input_example)
+                loaded = fmt.load(Path(tmp), details, trust=True)
+                signature = infer_signature(example, loaded.predict(example))
             source, digests = self._store_path(Path(tmp))
         source.update(format=fmt.name, format_details=details, name="model")
-        signature = None
-        if input_example is not None:
-            signature = infer_signature(input_example, model.predict(input_example))
         return source, digests, signature
 
     def _store_path(self, path: Path) -> tuple[dict[str, Any], set[str]]:

@@ -5,9 +5,11 @@ Each format saves without pickle where the library allows it:
 - ``skops``: scikit-learn estimators and pipelines, through skops (no pickle; only types skops
   trusts load unless ``trust=True``);
 - ``numpy``: a :class:`NumpyModel`, a few named arrays and an importable function;
+- ``onnx``: an ``onnx.ModelProto``, or a scikit-learn model converted with skl2onnx when
+  asked (``format="onnx"``), run with onnxruntime;
 - ``cloudpickle``: any other object with ``predict``, which loads only with ``trust=True``.
 
-:func:`detect` picks the format from the object; ONNX and PyTorch formats are not there yet.
+:func:`detect` picks the format from the object; a PyTorch format is not there yet.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from aidot.errors import (
     UnsupportedModelError,
 )
 
-__all__ = ["FORMATS", "ModelFormat", "NumpyModel", "detect", "get"]
+__all__ = ["FORMATS", "ModelFormat", "NumpyModel", "OnnxPredictor", "choose", "detect", "get"]
 
 
 @dataclass
@@ -70,8 +72,9 @@ class ModelFormat(Protocol):
         """Whether this format can save ``model``."""
         ...
 
-    def save(self, model: Any, folder: Path) -> dict[str, Any]:
-        """Writes ``model`` under ``folder``; returns details to keep (library versions...)."""
+    def save(self, model: Any, folder: Path, example: Any = None) -> dict[str, Any]:
+        """Writes ``model`` under ``folder`` (``example``: an input batch, for formats that
+        need one); returns details to keep (library versions...)."""
         ...
 
     def load(self, folder: Path, details: dict[str, Any], *, trust: bool) -> Any:
@@ -92,7 +95,7 @@ class SkopsFormat:
             return False
         return isinstance(model, BaseEstimator)
 
-    def save(self, model: Any, folder: Path) -> dict[str, Any]:
+    def save(self, model: Any, folder: Path, example: Any = None) -> dict[str, Any]:
         sio = _skops()
         sio.dump(model, folder / self._FILE)
         return {"libraries": _versions("scikit-learn", "skops", "numpy")}
@@ -117,7 +120,7 @@ class NumpyFormat:
     def accepts(self, model: Any) -> bool:
         return isinstance(model, NumpyModel)
 
-    def save(self, model: NumpyModel, folder: Path) -> dict[str, Any]:
+    def save(self, model: NumpyModel, folder: Path, example: Any = None) -> dict[str, Any]:
         import numpy as np
 
         resolve_function(model.function)  # fail now, not at load time elsewhere
@@ -140,6 +143,69 @@ class NumpyFormat:
         return NumpyModel(loaded, meta["function"], meta.get("extra", {}))
 
 
+class OnnxFormat:
+    """ONNX graphs run with onnxruntime; scikit-learn models are converted with skl2onnx when
+    this format is asked for (``pip install 'aidot[onnx]'``)."""
+
+    name = "onnx"
+    _FILE = "model.onnx"
+
+    def accepts(self, model: Any) -> bool:
+        return type(model).__name__ == "ModelProto" and type(model).__module__.startswith("onnx")
+
+    def save(self, model: Any, folder: Path, example: Any = None) -> dict[str, Any]:
+        if not self.accepts(model):
+            model = _to_onnx(model, example)
+        (folder / self._FILE).write_bytes(model.SerializeToString())
+        return {"libraries": _versions("onnx", "onnxruntime", "skl2onnx", "scikit-learn")}
+
+    def load(self, folder: Path, details: dict[str, Any], *, trust: bool) -> Any:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UnsupportedModelError(
+                "this model is ONNX and runs with onnxruntime: pip install 'aidot[onnx]'"
+            ) from None
+        session = onnxruntime.InferenceSession(
+            str(folder / self._FILE), providers=["CPUExecutionProvider"]
+        )
+        return OnnxPredictor(session)
+
+
+class OnnxPredictor:
+    """An onnxruntime session behind ``predict(batch)``: the first input, the first output."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+        self.input_name = session.get_inputs()[0].name
+
+    def predict(self, batch: Any) -> Any:
+        return self.session.run(None, {self.input_name: batch})[0]
+
+
+def _to_onnx(model: Any, example: Any) -> Any:
+    import numpy as np
+
+    try:
+        from skl2onnx import to_onnx
+        from sklearn.base import BaseEstimator, is_classifier
+    except ImportError:
+        raise UnsupportedModelError(
+            "converting to ONNX needs skl2onnx: pip install 'aidot[onnx]'"
+        ) from None
+    if not isinstance(model, BaseEstimator):
+        raise UnsupportedModelError(
+            f"only scikit-learn models convert to ONNX here, not {type(model).__name__}; pass "
+            "an onnx.ModelProto"
+        )
+    if example is None:
+        raise InvalidArgumentError("converting to ONNX needs input_example= (a small batch)")
+    final = model.steps[-1][1] if hasattr(model, "steps") else model
+    # Plain arrays of labels rather than a list of {class: probability} dicts.
+    options = {id(final): {"zipmap": False}} if is_classifier(final) else None
+    return to_onnx(model, np.asarray(example)[:1], options=options)
+
+
 class CloudpickleFormat:
     """Any object with ``predict``, pickled with cloudpickle: loads only with ``trust=True``."""
 
@@ -149,7 +215,7 @@ class CloudpickleFormat:
     def accepts(self, model: Any) -> bool:
         return callable(getattr(model, "predict", None))
 
-    def save(self, model: Any, folder: Path) -> dict[str, Any]:
+    def save(self, model: Any, folder: Path, example: Any = None) -> dict[str, Any]:
         try:
             import cloudpickle
         except ImportError:
@@ -173,7 +239,7 @@ class CloudpickleFormat:
 
 
 FORMATS: dict[str, ModelFormat] = {
-    f.name: f for f in (NumpyFormat(), SkopsFormat(), CloudpickleFormat())
+    f.name: f for f in (NumpyFormat(), OnnxFormat(), SkopsFormat(), CloudpickleFormat())
 }
 """Formats by name, in the order :func:`detect` tries them."""
 
@@ -187,6 +253,20 @@ def detect(model: Any) -> ModelFormat:
         f"no model format can save a {type(model).__module__}.{type(model).__qualname__}: "
         "pass a scikit-learn estimator, an aidot NumpyModel, or an object with predict()"
     )
+
+
+def choose(model: Any, name: str | None) -> ModelFormat:
+    """The format named ``name`` (which must be able to save ``model``), else :func:`detect`."""
+    if name is None:
+        return detect(model)
+    fmt = FORMATS.get(name)
+    if fmt is None:
+        raise InvalidArgumentError(
+            f"unknown model format {name!r}; formats are {', '.join(FORMATS)}"
+        )
+    if fmt.name == "onnx" or fmt.accepts(model):
+        return fmt  # onnx converts scikit-learn models on save
+    raise UnsupportedModelError(f"format {name!r} cannot save a {type(model).__name__}")
 
 
 def get(name: str) -> ModelFormat:
