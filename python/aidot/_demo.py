@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aidot.blobs import ProgressCallback
 from aidot.workspace import Workspace
@@ -32,6 +33,10 @@ class TrainingReport:
     epochs: int
     accuracy: float
     final_loss: float
+    model_uri: str
+    """The trained model, registered and promoted to Production."""
+    served_agreement: float
+    """Share of rows where the model loaded from the registry agrees with training."""
 
 
 @dataclass(frozen=True)
@@ -121,11 +126,11 @@ def train_tracked(
 
     shards = sorted((data_folder / "shards").glob("part-0*.csv"))
     table = np.concatenate([np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2) for p in shards])
-    x, y = table[:, :3], table[:, 3]
+    raw, y = table[:, :3], table[:, 3]
     # The generated labels are random: make them depend on the features, as real ones would.
-    y = ((x[:, 0] + 0.5 * x[:, 2] + 0.1 * y) > 0.6).astype(np.float64)
-    x = (x - x.mean(axis=0)) / x.std(axis=0)
-    x = np.c_[x, np.ones(len(x))]
+    y = ((raw[:, 0] + 0.5 * raw[:, 2] + 0.1 * y) > 0.6).astype(np.float64)
+    mean, std = raw.mean(axis=0), raw.std(axis=0)
+    x = np.c_[(raw - mean) / std, np.ones(len(raw))]
     weights = np.zeros(x.shape[1])
     learning_rate = 0.5
     with ws.tracker.start_run("demo", name="logistic-regression") as run:
@@ -143,7 +148,34 @@ def train_tracked(
             weights -= learning_rate * (x.T @ (p - y)) / len(y)
         checkpoints.close()
         run.log_dict({"weights": weights.tolist()}, "model/weights.json")
-    return TrainingReport(run.id, len(y), epochs, accuracy, float(loss))
+        from aidot.registry import NumpyModel
+
+        model = NumpyModel({"weights": weights, "mean": mean, "std": std}, PREDICT_FUNCTION)
+        version = ws.registry.create_model_version(
+            "demo-classifier",
+            model=model,
+            input_example=raw[:4],
+            run=run,
+            metrics={"accuracy": accuracy},
+        )
+        ws.registry.transition_stage(
+            "demo-classifier", version.version, "Production", comment="demo"
+        )
+    served = ws.registry.load_model("models:/demo-classifier@Production")
+    agreement = float(np.mean(served.predict(raw) == (x @ weights > 0)))
+    return TrainingReport(run.id, len(y), epochs, accuracy, float(loss), version.uri, agreement)
+
+
+PREDICT_FUNCTION = "aidot._demo:predict_logistic"
+
+
+def predict_logistic(arrays: dict[str, Any], batch: Any) -> Any:
+    """The demo model as a NumpyModel function: standardise, then a logistic regression."""
+    import numpy as np
+
+    x = (np.asarray(batch, dtype=np.float64) - arrays["mean"]) / arrays["std"]
+    logits = np.c_[x, np.ones(len(x))] @ arrays["weights"]
+    return logits > 0
 
 
 def run(

@@ -103,6 +103,11 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
     assert "demo@v2" in shown
     assert "loss=" in shown  # the checkpoints table
     assert len(ws.tracker.list_checkpoints(trained.id)) == 2
+    assert "registered as models:/demo-classifier/1 in Production" in proc.stdout
+    assert "agrees with training on 100.0% of the rows" in proc.stdout
+    production = ws.registry.resolve("models:/demo-classifier@Production")
+    assert production.run_id == trained.id
+    assert ws.registry.lineage(production.uri).datasets[0]["ref"] == "demo@v2"
     with ws.tracker.start_run(run_id=trained.id) as resumed:
         kept = CheckpointManager(resumed, monitor="loss")
         assert [c.epoch for c in kept.list()] == [200, 250]  # the two lowest losses

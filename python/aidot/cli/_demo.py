@@ -91,6 +91,10 @@ def demo_command(workspace: Path | None, keep: bool) -> None:
             f"trained on {training.rows:,} rows for {training.epochs} epochs: accuracy "
             f"{training.accuracy:.3f}, loss {training.final_loss:.4f} (run {training.run_id})"
         )
+        console.print(
+            f"registered as {training.model_uri} in Production; loaded back from the registry "
+            f"it agrees with training on {100 * training.served_agreement:.1f}% of the rows"
+        )
         if temporary and not keep:
             console.print("[dim]workspace removed (use --keep or --workspace DIR to keep it)[/]")
         else:
