@@ -6,12 +6,11 @@
 //! a hash of every file.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::blobs::Digest;
+use crate::blobs::{hash_file, Digest};
 use crate::error::IoContext;
 use crate::{Error, Result};
 
@@ -106,23 +105,7 @@ pub fn fingerprint(files: &[FileStat]) -> Digest {
 /// BLAKE3 digests of files (what the blob store would name them), in parallel, without
 /// storing anything: how `status` tells a modified file from one merely touched.
 pub fn hash_files(paths: &[PathBuf]) -> Result<Vec<Digest>> {
-    paths
-        .par_iter()
-        .map(|path| {
-            let mut file = fs::File::open(path).at("open", path)?;
-            let len = file.metadata().at("read", path)?.len();
-            if len >= 1 << 20 {
-                // SAFETY: read-only private map; a concurrent truncation raises SIGBUS as it
-                // would for `b3sum`, which maps files the same way.
-                if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-                    return Ok(Digest::of_parallel(&map));
-                }
-            }
-            let mut data = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-            file.read_to_end(&mut data).at("read", path)?;
-            Ok(Digest::of(&data))
-        })
-        .collect()
+    paths.par_iter().map(|path| hash_file(path)).collect()
 }
 
 fn non_utf8(path: &Path) -> Error {

@@ -90,6 +90,36 @@ impl fmt::Debug for Digest {
     }
 }
 
+/// The digest of a file's content, read by streaming, or for 1 MiB and more through a map
+/// hashed on every core. Used to verify stored files and to hash a tree without storing it.
+pub fn hash_file(path: &std::path::Path) -> crate::Result<Digest> {
+    use std::io::Read;
+
+    use crate::error::IoContext;
+
+    let mut file = std::fs::File::open(path).at("open", path)?;
+    let len = file.metadata().at("read", path)?.len();
+    if len >= 1 << 20 {
+        // SAFETY: a read-only private map. Stored files are never modified in place (they are
+        // renamed into place whole); a truncation by someone else raises SIGBUS, as it would
+        // for `b3sum`, which maps files the same way. `populate` maps every page up front in
+        // one kernel call rather than faulting them in 4 KiB at a time while the hash threads
+        // run.
+        if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
+            return Ok(Digest::of_parallel(&map));
+        }
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file.read(&mut buf).at("read", path)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

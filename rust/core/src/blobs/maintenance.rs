@@ -1,14 +1,13 @@
 //! Keeping a store healthy: listing, usage, verification, deletion and garbage collection.
 
 use std::collections::HashSet;
-use std::fs::{self, File};
-use std::io::Read;
+use std::fs;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use rayon::prelude::*;
 
-use super::digest::Digest;
+use super::digest::{hash_file, Digest};
 use super::layout::Kind;
 use super::read::{Located, OpenBlob};
 use super::BlobStore;
@@ -260,30 +259,6 @@ impl BlobStore {
             }
         }
         Ok(leftovers)
-    }
-}
-
-fn hash_file(path: &Path) -> Result<Digest> {
-    let mut file = File::open(path).at("open", path)?;
-    let len = file.metadata().at("read", path)?.len();
-    if len >= 1 << 20 {
-        // SAFETY: a read-only private map of a stored file, which is never modified in place
-        // (files are renamed into place whole). A truncation by someone else raises SIGBUS,
-        // as it would for `b3sum`.
-        // `populate` maps every page up front in one kernel call rather than faulting them in
-        // 4 KiB at a time while the hash threads run.
-        if let Ok(map) = unsafe { memmap2::MmapOptions::new().populate().map(&file) } {
-            return Ok(Digest::of_parallel(&map));
-        }
-    }
-    let mut hasher = blake3::Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file.read(&mut buf).at("read", path)?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
     }
 }
 

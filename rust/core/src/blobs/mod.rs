@@ -26,7 +26,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-pub use digest::Digest;
+pub use digest::{hash_file, Digest};
 pub use maintenance::{GcReport, Usage, VerifyReport};
 pub use read::{BlobStat, ExportMethod, OpenBlob};
 pub use remote::{Remote, Transfer};

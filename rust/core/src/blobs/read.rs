@@ -293,18 +293,7 @@ impl BlobStore {
                     (tmp.into_temp_path(), ExportMethod::Reflink)
                 } else {
                     let mut out = tmp_builder().tempfile_in(dir).at("create a file in", dir)?;
-                    let mut src = File::open(&path).at("open", &path)?;
-                    let mut hasher = blake3::Hasher::new();
-                    let mut buf = vec![0u8; 1 << 20];
-                    loop {
-                        let n = src.read(&mut buf).at("read", &path)?;
-                        if n == 0 {
-                            break;
-                        }
-                        hasher.update(&buf[..n]);
-                        out.write_all(&buf[..n]).at("write", dest)?;
-                    }
-                    check_digest(digest, hasher.finalize().into())?;
+                    copy_verified(digest, &path, out.as_file_mut(), dest)?;
                     (out.into_temp_path(), ExportMethod::Copy)
                 }
             }
