@@ -56,6 +56,15 @@ def reports_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def utc_time(ms: int | None) -> str:
+    """Milliseconds since the epoch as ``2026-11-26 17:05:06`` (UTC); ``-`` for none."""
+    import datetime as dt
+
+    if ms is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def human_bytes(n: float) -> str:
     """``1536`` -> ``"1.5 KiB"``."""
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):

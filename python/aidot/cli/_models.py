@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
 from rich.table import Table
 
-from aidot.cli._common import console, open_workspace, reports_errors, workspace_option
-
-
-def _time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+from aidot.cli._common import console, open_workspace, reports_errors, utc_time, workspace_option
 
 
 @click.group("models")
@@ -69,7 +64,7 @@ def _versions_table(ws: object, name: str) -> None:
             ", ".join(v.aliases),
             v.source.get("kind", ""),
             v.run_id or "",
-            _time(v.created_at),
+            utc_time(v.created_at),
         )
     console.print(table)
 
@@ -120,7 +115,7 @@ def history_command(name: str, workspace: Path | None) -> None:
     table = Table("when", "version", "event", "change", "who", "comment")
     for e in ws.registry.history(name):
         change = f"{e.previous} -> {e.target}" if e.previous else e.target
-        table.add_row(_time(e.at), f"v{e.version}", e.event, change, e.actor, e.comment)
+        table.add_row(utc_time(e.at), f"v{e.version}", e.event, change, e.actor, e.comment)
     console.print(table)
 
 

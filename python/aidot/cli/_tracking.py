@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from pathlib import Path
 from typing import Any
@@ -10,13 +9,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from aidot.cli._common import console, open_workspace, reports_errors, workspace_option
-
-
-def _time(ms: int | None) -> str:
-    if ms is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+from aidot.cli._common import console, open_workspace, reports_errors, utc_time, workspace_option
 
 
 def _number(value: float) -> str:
@@ -48,7 +41,7 @@ def experiments_ls(include_deleted: bool, workspace: Path | None) -> None:
     table.add_column("id", overflow="fold")
     for exp in ws.tracker.list_experiments(include_deleted=include_deleted):
         count = ws.tracker.count_runs(exp.id)
-        table.add_row(exp.name, exp.lifecycle, _time(exp.created_at), f"{count:,}", exp.id)
+        table.add_row(exp.name, exp.lifecycle, utc_time(exp.created_at), f"{count:,}", exp.id)
     console.print(table)
 
 
@@ -84,7 +77,7 @@ def runs_ls(
         table.add_row(
             run.name,
             f"[{style}]{run.status.value}[/]",
-            _time(run.start_time),
+            utc_time(run.start_time),
             *(_number(run.metrics[k]) if k in run.metrics else "-" for k in metric_keys),
             run.id,
         )
@@ -103,8 +96,8 @@ def runs_show(run_id: str, workspace: Path | None) -> None:
     console.print(f"[bold]{run.name}[/] ({run.id}) in experiment {experiment.name}")
     style = _STATUS_STYLE.get(run.status.value, "")
     console.print(
-        f"status [{style}]{run.status.value}[/], started {_time(run.start_time)}, "
-        f"ended {_time(run.end_time)}"
+        f"status [{style}]{run.status.value}[/], started {utc_time(run.start_time)}, "
+        f"ended {utc_time(run.end_time)}"
     )
     if run.parent_id:
         console.print(f"parent run {run.parent_id}")
