@@ -1,13 +1,8 @@
 """The model registry: immutable model versions with lineage, stages, aliases and history."""
 
-from aidot.registry._registry import (
-    HistoryEvent,
-    Lineage,
-    ModelRegistry,
-    ModelVersion,
-    RegisteredModel,
-)
+from aidot.registry._registry import ModelRegistry
 from aidot.registry._servable import ServableModel, TensorSpec, infer_signature
+from aidot.registry._types import HistoryEvent, Lineage, ModelVersion, RegisteredModel
 from aidot.registry._uri import ALLOWED, STAGES
 from aidot.registry.formats import NumpyModel
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import getpass
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +15,19 @@ from aidot.errors import (
     AlreadyExistsError,
     InvalidArgumentError,
     NotFoundError,
-    PathNotFoundError,
 )
-from aidot.registry._servable import ServableModel, infer_signature
+from aidot.registry._content import checkpoint_source, store_model, store_path
+from aidot.registry._rows import (
+    aliases_of,
+    latest_in,
+    record,
+    set_stage,
+    tags_json,
+    to_model,
+    to_version,
+)
+from aidot.registry._servable import ServableModel
+from aidot.registry._types import HistoryEvent, Lineage, ModelVersion, RegisteredModel
 from aidot.registry._uri import ALLOWED, STAGES, ModelRef, check_name, parse, stage_name
 
 if TYPE_CHECKING:
@@ -31,73 +39,6 @@ if TYPE_CHECKING:
     from aidot.tracking import Run
 
 _ALLOCATION_ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class RegisteredModel:
-    """A named model and its latest version number (0 when it has none yet)."""
-
-    name: str
-    description: str
-    tags: dict[str, str]
-    created_at: int
-    latest_version: int
-
-
-@dataclass(frozen=True)
-class ModelVersion:
-    """One immutable version of a model."""
-
-    name: str
-    version: int
-    id: str
-    stage: str
-    source: dict[str, Any]
-    """What the version holds: ``{"kind": "files", "manifest": DIGEST, ...}`` for stored files,
-    ``{"kind": "checkpoint", "checkpoint_id": ..., "manifest": DIGEST}`` for a checkpoint."""
-    run_id: str | None
-    lineage: dict[str, Any]
-    """``datasets`` (refs used by the run), ``checkpoint`` (id), ``replaces`` (version)."""
-    signature: dict[str, Any] | None
-    metrics: dict[str, float]
-    description: str
-    tags: dict[str, str]
-    created_at: int
-    aliases: list[str] = field(default_factory=list)
-
-    @property
-    def uri(self) -> str:
-        """``models:/NAME/N``."""
-        return f"models:/{self.name}/{self.version}"
-
-
-@dataclass(frozen=True)
-class HistoryEvent:
-    """One entry of a model's append-only audit history."""
-
-    name: str
-    version: int
-    event: str
-    """``created``, ``stage``, ``alias``, ``unalias`` or ``deleted``."""
-    target: str
-    previous: str | None
-    actor: str
-    comment: str
-    at: int
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """Where a model version came from (see :meth:`ModelRegistry.lineage`)."""
-
-    version: ModelVersion
-    run: Any
-    """The training run's :class:`~aidot.tracking.RunInfo` (params, metrics, context), if any."""
-    datasets: list[dict[str, Any]]
-    """``{"ref", "files", "bytes", "manifest"}`` per dataset version the run used."""
-    checkpoint: dict[str, Any] | None
-    replaces: int | None
-    """The version that was in Production when this one was created."""
 
 
 class ModelRegistry:
@@ -133,7 +74,7 @@ class ModelRegistry:
                         {
                             "name": name,
                             "description": description,
-                            "tags": _tags_json(tags),
+                            "tags": tags_json(tags),
                             "created_at": now,
                             "updated_at": now,
                         }
@@ -158,7 +99,7 @@ class ModelRegistry:
                     model_versions.c.name == name
                 )
             ).scalar()
-        return _model(row, latest or 0)
+        return to_model(row, latest or 0)
 
     def list_models(self) -> builtins.list[RegisteredModel]:
         """Every model, by name, with its latest version number."""
@@ -177,7 +118,7 @@ class ModelRegistry:
             .order_by(models.c.name)
         )
         with self._store.read() as conn:
-            return [_model(row, row.v or 0) for row in conn.execute(query)]
+            return [to_model(row, row.v or 0) for row in conn.execute(query)]
 
     def update_model(
         self,
@@ -194,7 +135,7 @@ class ModelRegistry:
         if description is not None:
             values["description"] = description
         if tags is not None:
-            values["tags"] = _tags_json({**current.tags, **tags})
+            values["tags"] = tags_json({**current.tags, **tags})
         with self._store.write() as conn:
             conn.execute(models.update().where(models.c.name == name).values(**values))
         return self.get_model(name)
@@ -237,13 +178,13 @@ class ModelRegistry:
             )
         run_id: str | None = run if run is None or isinstance(run, str) else run.id
         if model is not None:
-            source, digests, inferred = self._store_model(model, input_example, format)
+            source, digests, inferred = store_model(self._blobs, model, input_example, format)
             if signature is None:
                 signature = inferred
         elif path is not None:
-            source, digests = self._store_path(Path(path))
+            source, digests = store_path(self._blobs, Path(path))
         else:
-            source, digests = _checkpoint_source(checkpoint)
+            source, digests = checkpoint_source(checkpoint)
         lineage: dict[str, Any] = {
             "datasets": self._dataset_refs(run_id, datasets),
             "checkpoint": checkpoint.id if checkpoint is not None else None,
@@ -254,7 +195,7 @@ class ModelRegistry:
             "signature": json.dumps(dict(signature)) if signature is not None else None,
             "metrics": json.dumps({k: float(v) for k, v in (metrics or {}).items()}),
             "description": description,
-            "tags": _tags_json(tags),
+            "tags": tags_json(tags),
         }
         try:
             self.get_model(name)
@@ -297,7 +238,7 @@ class ModelRegistry:
                         ).scalar()
                         or 0
                     ) + 1
-                    replaces = _latest_in(conn, name, "Production")
+                    replaces = latest_in(conn, name, "Production")
                     conn.execute(
                         model_versions.insert(),
                         [
@@ -314,7 +255,7 @@ class ModelRegistry:
                         ],
                     )
                     insert_blob_refs(conn, f"model:{version_id}", digests)
-                    _record(conn, name, number, "created", "Development", None, "")
+                    record(conn, name, number, "created", "Development", None, "")
                 return number
             except AlreadyExistsError:
                 if attempt == _ALLOCATION_ATTEMPTS - 1:
@@ -335,7 +276,7 @@ class ModelRegistry:
             ).first()
             if row is None:
                 raise self._missing_version(conn, name, version)
-            return _version(row, _aliases_of(conn, name).get(version, []))
+            return to_version(row, aliases_of(conn, name).get(version, []))
 
     def list_versions(self, name: str) -> builtins.list[ModelVersion]:
         """Every version of a model, newest first."""
@@ -345,13 +286,13 @@ class ModelRegistry:
 
         self.get_model(name)
         with self._store.read() as conn:
-            aliases = _aliases_of(conn, name)
+            aliases = aliases_of(conn, name)
             rows = conn.execute(
                 sa.select(model_versions)
                 .where(model_versions.c.name == name)
                 .order_by(model_versions.c.version.desc())
             ).all()
-        return [_version(r, aliases.get(r.version, [])) for r in rows]
+        return [to_version(r, aliases.get(r.version, [])) for r in rows]
 
     def load_model(self, uri: str, *, trust: bool = False) -> ServableModel:
         """The model a ``models:/`` URI names, loaded for ``predict``. Every blob is verified
@@ -495,7 +436,7 @@ class ModelRegistry:
             )
             conn.execute(blob_refs.delete().where(blob_refs.c.owner == f"model:{current.id}"))
             conn.execute(model_versions.delete().where(model_versions.c.id == current.id))
-            _record(conn, name, version, "deleted", current.stage, None, "")
+            record(conn, name, version, "deleted", current.stage, None, "")
 
     # --- stages and aliases ---------------------------------------------------------------
 
@@ -538,10 +479,10 @@ class ModelRegistry:
                     )
                 ).scalars()
                 for other in list(holders):
-                    _set_stage(conn, name, other, "Archived", now)
-                    _record(conn, name, other, "stage", "Archived", target, "archive_existing")
-            _set_stage(conn, name, version, target, now)
-            _record(conn, name, version, "stage", target, current.stage, comment)
+                    set_stage(conn, name, other, "Archived", now)
+                    record(conn, name, other, "stage", "Archived", target, "archive_existing")
+            set_stage(conn, name, version, target, now)
+            record(conn, name, version, "stage", target, current.stage, comment)
         return self.get_version(name, version)
 
     def set_alias(self, name: str, alias: str, version: int) -> None:
@@ -564,7 +505,7 @@ class ModelRegistry:
                 model_aliases.insert(),
                 [{"name": name, "alias": alias, "version": version, "updated_at": now_ms()}],
             )
-            _record(
+            record(
                 conn, name, version, "alias", alias, None if previous is None else str(previous), ""
             )
 
@@ -579,7 +520,7 @@ class ModelRegistry:
                     model_aliases.c.name == name, model_aliases.c.alias == alias
                 )
             )
-            _record(conn, name, version, "unalias", alias, None, "")
+            record(conn, name, version, "unalias", alias, None, "")
 
     def history(self, name: str) -> builtins.list[HistoryEvent]:
         """A model's audit history, oldest first."""
@@ -631,7 +572,7 @@ class ModelRegistry:
         self.get_model(ref.name)
         with self._store.read() as conn:
             if ref.stage is not None:
-                number = _latest_in(conn, ref.name, ref.stage)
+                number = latest_in(conn, ref.name, ref.stage)
                 if number is None:
                     raise NotFoundError(f"model {ref.name!r} has no version in {ref.stage}")
                 return number
@@ -646,56 +587,7 @@ class ModelRegistry:
 
     def _aliases(self, name: str) -> dict[int, builtins.list[str]]:
         with self._store.read() as conn:
-            return _aliases_of(conn, name)
-
-    def _store_model(
-        self, model: Any, input_example: Any, format_name: str | None
-    ) -> tuple[dict[str, Any], set[str], dict[str, Any] | None]:
-        import tempfile
-
-        from aidot.registry import formats
-
-        fmt = formats.choose(model, format_name)
-        signature = None
-        with tempfile.TemporaryDirectory(prefix="aidot-model-") as tmp:
-            details = fmt.save(model, Path(tmp), input_example)
-            if input_example is not None:
-                # The output side comes from the saved model itself, loaded back (this process
-                # wrote it, so even a pickle is safe to load): the signature describes what
-                # serving will run, and a format that cannot round-trip fails here, not later.
-                import numpy as np
-
-                example = np.asarray(input_example)
-                loaded = fmt.load(Path(tmp), details, trust=True)
-                signature = infer_signature(example, loaded.predict(example))
-            source, digests = self._store_path(Path(tmp))
-        source.update(format=fmt.name, format_details=details, name="model")
-        return source, digests, signature
-
-    def _store_path(self, path: Path) -> tuple[dict[str, Any], set[str]]:
-        from aidot import _core
-        from aidot.data._manifest import Columns, check_relative, encode
-
-        root = path.expanduser().absolute()
-        if not root.exists():
-            raise PathNotFoundError(f"{root} does not exist; pass the model file or folder")
-        paths, sizes, _, _, modes, _ = _core.scan_tree(str(root))
-        base = root if root.is_dir() else root.parent
-        for rel in paths:
-            check_relative(rel)
-        reports = self._blobs.put_files_report([f"{base}/{rel}" for rel in paths])
-        digests = [r.digest for r in reports]
-        manifest = self._blobs.put_bytes(
-            encode(Columns(paths, digests, [r.size for r in reports], list(modes)))
-        )
-        source = {
-            "kind": "files",
-            "manifest": manifest,
-            "files": len(paths),
-            "bytes": sum(sizes),
-            "name": root.name,
-        }
-        return source, {*digests, manifest}
+            return aliases_of(conn, name)
 
     def _dataset_refs(self, run_id: str | None, datasets: Sequence[Any] | None) -> list[str]:
         if datasets is not None:
@@ -738,119 +630,3 @@ class ModelRegistry:
 
 def _no_model(name: str) -> NotFoundError:
     return NotFoundError(f"no model named {name!r}; list them with aidot models ls")
-
-
-def _checkpoint_source(checkpoint: CheckpointInfo | None) -> tuple[dict[str, Any], set[str]]:
-    assert checkpoint is not None
-    source = {
-        "kind": "checkpoint",
-        "checkpoint_id": checkpoint.id,
-        "manifest": checkpoint.manifest,
-        "step": checkpoint.step,
-        "epoch": checkpoint.epoch,
-        "bytes": checkpoint.size,
-    }
-    # The manifest blob; the arrays stay referenced by the checkpoint's own record.
-    return source, {checkpoint.manifest}
-
-
-def _latest_in(conn: sa.Connection, name: str, stage: str) -> int | None:
-    """The version that entered ``stage`` most recently (by its last update), if any."""
-    import sqlalchemy as sa
-
-    from aidot.store._schema import model_versions
-
-    return conn.execute(
-        sa.select(model_versions.c.version)
-        .where(model_versions.c.name == name, model_versions.c.stage == stage)
-        .order_by(model_versions.c.updated_at.desc(), model_versions.c.version.desc())
-        .limit(1)
-    ).scalar()
-
-
-def _set_stage(conn: sa.Connection, name: str, version: int, stage: str, now: int) -> None:
-    from aidot.store._schema import model_versions
-
-    conn.execute(
-        model_versions.update()
-        .where(model_versions.c.name == name, model_versions.c.version == version)
-        .values(stage=stage, updated_at=now)
-    )
-
-
-def _record(  # noqa: PLR0917 - one positional per column of the history row
-    conn: sa.Connection,
-    name: str,
-    version: int,
-    event: str,
-    target: str,
-    previous: str | None,
-    comment: str,
-) -> None:
-    from aidot.store._schema import model_history
-
-    conn.execute(
-        model_history.insert(),
-        [
-            {
-                "id": new_id(),
-                "name": name,
-                "version": version,
-                "event": event,
-                "target": target,
-                "previous": previous,
-                "actor": _actor(),
-                "comment": comment,
-                "at": now_ms(),
-            }
-        ],
-    )
-
-
-def _actor() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
-
-
-def _aliases_of(conn: sa.Connection, name: str) -> dict[int, builtins.list[str]]:
-    import sqlalchemy as sa
-
-    from aidot.store._schema import model_aliases
-
-    out: dict[int, list[str]] = {}
-    query = (
-        sa.select(model_aliases.c.version, model_aliases.c.alias)
-        .where(model_aliases.c.name == name)
-        .order_by(model_aliases.c.alias)
-    )
-    for version, alias in conn.execute(query):
-        out.setdefault(int(version), []).append(alias)
-    return out
-
-
-def _tags_json(tags: Mapping[str, Any] | None) -> str:
-    return json.dumps({str(k): str(v) for k, v in (tags or {}).items()}, sort_keys=True)
-
-
-def _model(row: Any, latest: int) -> RegisteredModel:
-    return RegisteredModel(row.name, row.description, json.loads(row.tags), row.created_at, latest)
-
-
-def _version(row: Any, aliases: builtins.list[str]) -> ModelVersion:
-    return ModelVersion(
-        name=row.name,
-        version=row.version,
-        id=row.id,
-        stage=row.stage,
-        source=json.loads(row.source),
-        run_id=row.run_id,
-        lineage=json.loads(row.lineage),
-        signature=json.loads(row.signature) if row.signature else None,
-        metrics=json.loads(row.metrics),
-        description=row.description,
-        tags=json.loads(row.tags),
-        created_at=row.created_at,
-        aliases=aliases,
-    )
