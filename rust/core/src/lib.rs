@@ -5,10 +5,13 @@
 //!
 //! - [`blobs`]: a content-addressed blob store keyed by BLAKE3 digests, with content-defined
 //!   chunking for large files and atomic, durable writes.
+//! - [`serving`]: the request batcher, HDR latency histograms, per-model metrics and the table
+//!   of served models, under the HTTP server.
 //! - [`tree`]: a parallel listing of a folder tree with each file's stat, for data versioning.
 
 pub mod blobs;
 mod error;
+pub mod serving;
 pub mod tree;
 
 pub use error::{Error, Result};
