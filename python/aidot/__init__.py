@@ -22,6 +22,7 @@ from aidot._fluent import (
 from aidot.blobs import BlobStore
 from aidot.checkpoints import CheckpointManager
 from aidot.monitoring import Callback, EarlyStopping, TrainingMonitor
+from aidot.serving import serve
 from aidot.workspace import Workspace, default_workspace
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "log_metrics",
     "log_param",
     "log_params",
+    "serve",
     "set_tag",
     "set_tags",
     "start_run",

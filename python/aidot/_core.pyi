@@ -6,7 +6,10 @@ from typing import final
 
 __all__ = [
     "BlobStore",
+    "ModelTable",
     "Remote",
+    "RequestBatcher",
+    "Server",
     "__version__",
     "_raise_core_error",
     "hash_bytes",
@@ -87,3 +90,82 @@ class Remote:
     def put_meta(self, key: str, data: bytes) -> None: ...
     def get_meta(self, key: str) -> bytes | None: ...
     def list_meta(self, prefix: str) -> list[str]: ...
+
+# Serving: the batcher calls `call(data, dtype, shape) -> (dtype, shape, data)` once per batch.
+_BatchCall = Callable[[bytes, str, tuple[int, ...]], tuple[str, tuple[int, ...], bytes]]
+
+@final
+class ModelTable:
+    def __new__(cls) -> ModelTable: ...
+    def load(
+        self,
+        name: str,
+        call: _BatchCall,
+        *,
+        version: str,
+        platform: str,
+        source: str | None,
+        inputs: list[tuple[str, str, list[int]]],
+        outputs: list[tuple[str, str, list[int]]],
+        max_batch_size: int,
+        max_delay_ms: float,
+        queue_capacity: int,
+        preferred_batch_sizes: list[int],
+        timeout_ms: float | None,
+        latency_target_ms: float | None,
+        loaded_at_ms: int,
+    ) -> None: ...
+    def unload(self, name: str) -> bool: ...
+    def names(self) -> list[str]: ...
+    def describe(self, name: str) -> str | None: ...
+    def metrics(self, name: str) -> str | None: ...
+
+@final
+class Server:
+    def __new__(
+        cls,
+        table: ModelTable,
+        loader: object | None,
+        *,
+        host: str,
+        port: int,
+        reuse_port: bool,
+        max_body_bytes: int,
+        token: str | None,
+        overload_status: int,
+        threads: int,
+        header_read_timeout_s: float,
+        body_read_timeout_s: float,
+        drain_timeout_s: float,
+    ) -> Server: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def running(self) -> bool: ...
+    def stop(self) -> None: ...
+    def prometheus(self) -> str: ...
+
+@final
+class RequestBatcher:
+    def __new__(
+        cls,
+        name: str,
+        call: _BatchCall,
+        dtype: str,
+        *,
+        max_batch_size: int,
+        max_delay_ms: float,
+        queue_capacity: int,
+        preferred_batch_sizes: list[int],
+        timeout_ms: float | None,
+        latency_target_ms: float | None,
+    ) -> RequestBatcher: ...
+    def submit(
+        self, data: bytes, shape: list[int], priority: int = 1, timeout_ms: float | None = None
+    ) -> tuple[str, list[int], bytes]: ...
+    @property
+    def queue_depth(self) -> int: ...
+    def metrics(self) -> str: ...
+    def close(self) -> None: ...

@@ -21,7 +21,13 @@
     │   ├── PathPermissionError       (also PermissionError)
     │   ├── RemoteError               a remote (S3, a folder) failed or lacks a blob
     │   └── StoreUnavailableError     the database cannot be reached right now
-    └── CancelledError                a long call was cancelled; nothing partial is visible
+    ├── CancelledError                a long call was cancelled; nothing partial is visible
+    └── ServingError                  serving a model failed
+        ├── ServerStartError          (also OSError) the server could not bind or start
+        ├── QueueFullError            a model's queue is full; retry later
+        ├── RequestTimeoutError       (also TimeoutError) a request waited past its timeout
+        ├── ModelExecutionError       the model raised or returned an unusable output
+        └── ModelUnloadedError        the model was unloaded before the request ran
 
 Errors from the Rust core are raised as these classes too (the mapping lives in
 ``rust/python/src/errors.rs``).
@@ -38,13 +44,19 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidDigestError",
     "InvalidFilterError",
+    "ModelExecutionError",
+    "ModelUnloadedError",
     "NotAFileError",
     "NotAStoreError",
     "NotFoundError",
     "PathNotFoundError",
     "PathPermissionError",
+    "QueueFullError",
     "RemoteError",
+    "RequestTimeoutError",
     "SchemaVersionError",
+    "ServerStartError",
+    "ServingError",
     "SignatureMismatchError",
     "StorageError",
     "StoreUnavailableError",
@@ -134,3 +146,27 @@ class StoreUnavailableError(StorageError):
 
 class CancelledError(AidotError):
     """A long call was cancelled; it made nothing partial visible."""
+
+
+class ServingError(AidotError):
+    """Serving a model failed."""
+
+
+class ServerStartError(ServingError, OSError):
+    """The inference server could not start: the address is taken, not allowed, or invalid."""
+
+
+class QueueFullError(ServingError):
+    """A model's request queue is full (the server answers 503 or 429); retry later."""
+
+
+class RequestTimeoutError(ServingError, TimeoutError):
+    """A request waited in a model's queue longer than its timeout."""
+
+
+class ModelExecutionError(ServingError):
+    """The model raised, or returned an output that does not have one row per input row."""
+
+
+class ModelUnloadedError(ServingError):
+    """The model was unloaded (or its batcher closed) before the request ran."""

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from aidot.blobs import BlobStore, GcReport
     from aidot.data import DataVersionControl
     from aidot.registry import ModelRegistry
+    from aidot.serving import ModelRepository
     from aidot.store import MetadataStore
     from aidot.tracking import ExperimentTracker
 
@@ -120,6 +121,13 @@ class Workspace:
 
         return ModelRegistry(self.store, self.blobs)
 
+    @cached_property
+    def repository(self) -> ModelRepository:
+        """Models served from this workspace's registry (see :mod:`aidot.serving`)."""
+        from aidot.serving import ModelRepository
+
+        return ModelRepository(self.registry)
+
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""
         _ = self.store, self.blobs
@@ -138,6 +146,8 @@ class Workspace:
         if "tracker" in self.__dict__:
             self.__dict__.pop("tracker").close()
         self.__dict__.pop("data", None)
+        if "repository" in self.__dict__:
+            self.__dict__.pop("repository").close()
         self.__dict__.pop("registry", None)
         if "store" in self.__dict__:
             self.__dict__.pop("store").close()

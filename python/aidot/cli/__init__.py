@@ -10,6 +10,7 @@ from aidot.cli._data import data_group
 from aidot.cli._demo import demo_command
 from aidot.cli._init import init_command
 from aidot.cli._models import models_group
+from aidot.cli._serve import serve_command
 from aidot.cli._tracking import experiments_group, runs_group
 
 __all__ = ["cli", "main"]
@@ -28,6 +29,7 @@ cli.add_command(data_group)
 cli.add_command(experiments_group)
 cli.add_command(runs_group)
 cli.add_command(models_group)
+cli.add_command(serve_command)
 
 
 def main() -> None:

@@ -9,11 +9,16 @@ pyo3::import_exception!(aidot.errors, CancelledError);
 pyo3::import_exception!(aidot.errors, IntegrityError);
 pyo3::import_exception!(aidot.errors, InvalidArgumentError);
 pyo3::import_exception!(aidot.errors, InvalidDigestError);
+pyo3::import_exception!(aidot.errors, ModelExecutionError);
+pyo3::import_exception!(aidot.errors, ModelUnloadedError);
 pyo3::import_exception!(aidot.errors, NotAFileError);
 pyo3::import_exception!(aidot.errors, NotAStoreError);
 pyo3::import_exception!(aidot.errors, PathNotFoundError);
 pyo3::import_exception!(aidot.errors, PathPermissionError);
+pyo3::import_exception!(aidot.errors, QueueFullError);
 pyo3::import_exception!(aidot.errors, RemoteError);
+pyo3::import_exception!(aidot.errors, RequestTimeoutError);
+pyo3::import_exception!(aidot.errors, ServerStartError);
 pyo3::import_exception!(aidot.errors, StorageError);
 
 /// Converts a core error into the most specific `aidot.errors` exception.

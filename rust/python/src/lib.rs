@@ -11,6 +11,7 @@ mod blobs;
 mod errors;
 mod gil;
 mod remote;
+mod serving;
 mod tree;
 
 use pyo3::prelude::*;
@@ -20,6 +21,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<blobs::PyBlobStore>()?;
     m.add_class::<remote::PyRemote>()?;
+    m.add_class::<serving::PyModelTable>()?;
+    m.add_class::<serving::PyServer>()?;
+    m.add_class::<serving::PyRequestBatcher>()?;
     m.add_function(wrap_pyfunction!(blobs::hash_bytes, m)?)?;
     m.add_function(wrap_pyfunction!(errors::raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(tree::scan_tree, m)?)?;
