@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use aidot_core::serving::{
     Batcher, BatcherConfig, DataType, LatencyHistogram, PerformanceMetrics, Predictor, Priority,
-    RowRequest, Tensor,
+    RowRequest, RowShape, Tensor,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -113,13 +113,13 @@ fn batcher_throughput(c: &mut Criterion) {
         )
         .unwrap(),
     );
-    let shape: Arc<[usize]> = Arc::from(vec![8usize]);
+    let shape = RowShape::from_slice(&[8]);
     group.bench_function("aidot Batcher, no-op model, 2 producers", |b| {
         b.iter(|| {
             std::thread::scope(|scope| {
                 for _ in 0..PRODUCERS {
                     let batcher = Arc::clone(&batcher);
-                    let shape = Arc::clone(&shape);
+                    let shape = shape.clone();
                     scope.spawn(move || {
                         let mut pending = Vec::with_capacity(IN_FLIGHT);
                         for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
@@ -128,7 +128,7 @@ fn batcher_throughput(c: &mut Criterion) {
                                     batcher
                                         .submit(RowRequest {
                                             data: vec![0; 32],
-                                            shape: Arc::clone(&shape),
+                                            shape: shape.clone(),
                                             priority: Priority::Normal,
                                             timeout: None,
                                         })

@@ -16,6 +16,13 @@ mod tree;
 
 use pyo3::prelude::*;
 
+/// mimalloc for every Rust allocation in the extension: the serving path allocates small buffers
+/// per request (bodies, rows, replies), where glibc's malloc took about 10% of the HTTP threads'
+/// time under load. Measured on 2 cores, 64 connections, identity model: 32,000-41,000 requests/s
+/// with glibc, 42,000-45,000 with mimalloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aidot_core::serving::{
-    DataType, ErrorKind, LoadedModel, Priority, RowError, RowOutput, RowRequest, SubmitError,
+    DataType, ErrorKind, LoadedModel, Priority, RowError, RowOutput, RowRequest, RowShape,
+    SubmitError,
 };
 use axum::http::StatusCode;
 
@@ -14,7 +15,7 @@ use crate::state::AppState;
 /// A request's rows, already converted to the model's input type.
 pub struct Rows {
     pub dtype: DataType,
-    pub shape: Arc<[usize]>,
+    pub shape: RowShape,
     pub data: Vec<Vec<u8>>,
     pub priority: Priority,
     pub timeout: Option<Duration>,
@@ -39,7 +40,7 @@ pub async fn run(
         for &index in &pending {
             let request = RowRequest {
                 data: rows.data[index].clone(),
-                shape: Arc::clone(&rows.shape),
+                shape: rows.shape.clone(),
                 priority: rows.priority,
                 timeout: rows.timeout,
             };

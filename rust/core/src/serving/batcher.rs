@@ -20,7 +20,7 @@ use crossbeam_queue::ArrayQueue;
 use tokio::sync::oneshot;
 
 use super::metrics::{DispatchReason, ErrorKind, PerformanceMetrics};
-use super::tensor::{DataType, Tensor};
+use super::tensor::{DataType, RowShape, Tensor};
 
 /// A model as the batcher calls it: one batch in, one output tensor out whose first dimension
 /// has a row per input row. Called from the model's dispatcher thread only.
@@ -198,7 +198,7 @@ pub struct RowRequest {
     /// The row's elements in the model's input type (see [`Tensor`] for the encoding).
     pub data: Vec<u8>,
     /// The row's shape (the input's shape without the batch dimension).
-    pub shape: Arc<[usize]>,
+    pub shape: RowShape,
     pub priority: Priority,
     /// Overrides the batcher's timeout for this row.
     pub timeout: Option<Duration>,
@@ -206,7 +206,7 @@ pub struct RowRequest {
 
 struct Entry {
     data: Vec<u8>,
-    shape: Arc<[usize]>,
+    shape: RowShape,
     enqueued: Instant,
     deadline: Option<Instant>,
     reply: oneshot::Sender<Result<RowOutput, RowError>>,
@@ -440,12 +440,17 @@ impl Dispatcher {
             if self.shared.closed.load(Ordering::Acquire) {
                 return None;
             }
-            self.shared.sleeping.store(true, Ordering::SeqCst);
-            if self.shared.depth.load(Ordering::SeqCst) == 0
-                && !self.shared.closed.load(Ordering::SeqCst)
-            {
-                self.predictor.idle(&mut std::thread::park);
-            }
+            let shared = &*self.shared;
+            self.predictor.idle(&mut || {
+                if spin_until_work(shared) {
+                    return;
+                }
+                shared.sleeping.store(true, Ordering::SeqCst);
+                if shared.depth.load(Ordering::SeqCst) == 0 && !shared.closed.load(Ordering::SeqCst)
+                {
+                    std::thread::park();
+                }
+            });
             self.shared.sleeping.store(false, Ordering::SeqCst);
         }
     }
@@ -537,11 +542,11 @@ impl Dispatcher {
 
     fn execute(&self, batch: Vec<Entry>, reason: DispatchReason) {
         let dispatched = Instant::now();
-        for entry in &batch {
-            self.metrics
-                .queue_wait
-                .record(dispatched.saturating_duration_since(entry.enqueued));
-        }
+        self.metrics.queue_wait.record_all(
+            batch
+                .iter()
+                .map(|entry| dispatched.saturating_duration_since(entry.enqueued)),
+        );
         let rows = batch.len();
         let row_shape = &batch[0].shape;
         let mut data = Vec::with_capacity(batch.iter().map(|entry| entry.data.len()).sum());
@@ -604,6 +609,32 @@ impl Dispatcher {
         };
         self.shared.limit.store(next, Ordering::Relaxed);
         self.metrics.set_max_batch_size(next);
+    }
+}
+
+/// How long the dispatcher polls for rows before it sleeps. Polling saves the futex wake and
+/// context switch a sleep costs, about 20 us of a 1-connection request's latency on 2 cores:
+/// the 1-connection p50 went from 160-230 us to 115-195 us. The poll yields the core between
+/// checks, so under load it does not starve the HTTP threads (a pure busy poll of this length
+/// cut 64-connection throughput from ~50,000 to 30,000 requests/s; yielding kept it).
+const SPIN: Duration = Duration::from_micros(250);
+
+/// Polls for queued rows (or a close) for up to [`SPIN`]; whether any turned up.
+fn spin_until_work(shared: &Shared) -> bool {
+    let started = Instant::now();
+    loop {
+        for _ in 0..8 {
+            if shared.depth.load(Ordering::Acquire) > 0 || shared.closed.load(Ordering::Acquire) {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        // Leaves the core to any thread that is ready to run (an HTTP thread parsing the next
+        // request, say); returns at once on an idle core.
+        std::thread::yield_now();
+        if started.elapsed() >= SPIN {
+            return false;
+        }
     }
 }
 

@@ -48,6 +48,18 @@ impl LatencyHistogram {
         self.record_ns(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX));
     }
 
+    /// Records several durations under one lock (a batch's queue waits, say).
+    pub fn record_all(&self, durations: impl IntoIterator<Item = Duration>) {
+        let shard = &self.shards[thread_slot() % self.shards.len()];
+        let mut histogram = shard
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for elapsed in durations {
+            let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+            histogram.saturating_record(nanos.clamp(1, HIGHEST_NS));
+        }
+    }
+
     /// Records one value in nanoseconds (0 counts as 1; beyond an hour saturates).
     pub fn record_ns(&self, nanos: u64) {
         let shard = &self.shards[thread_slot() % self.shards.len()];

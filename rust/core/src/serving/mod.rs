@@ -16,4 +16,4 @@ pub use batcher::{
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::{DispatchReason, ErrorKind, MetricsSnapshot, PerformanceMetrics};
 pub use table::{LoadedModel, ModelInfo, ModelTable};
-pub use tensor::{DataType, Tensor, TensorSpec};
+pub use tensor::{DataType, RowShape, Tensor, TensorSpec};

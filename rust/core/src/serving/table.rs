@@ -170,7 +170,7 @@ mod tests {
     fn ask(model: &LoadedModel) -> Result<f32, SubmitError> {
         let ticket = model.batcher.submit(RowRequest {
             data: 1f32.to_le_bytes().to_vec(),
-            shape: Arc::from(vec![1]),
+            shape: crate::serving::RowShape::from_slice(&[1]),
             priority: crate::serving::Priority::default(),
             timeout: None,
         })?;

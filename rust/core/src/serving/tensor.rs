@@ -5,6 +5,11 @@
 //! extension: each element is a 4-byte little-endian length followed by its bytes.
 
 use serde::Serialize;
+use smallvec::SmallVec;
+
+/// The shape of one row (a tensor without its batch dimension), inline up to four dimensions
+/// so queuing a row allocates nothing for it.
+pub type RowShape = SmallVec<[usize; 4]>;
 
 /// The element types of the Open Inference Protocol v2; each maps onto a NumPy dtype.
 /// Serialized as the protocol's name (`"FP32"`).

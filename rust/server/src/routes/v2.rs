@@ -393,7 +393,7 @@ fn input_rows(
         .collect();
     Ok(Rows {
         dtype,
-        shape: row_shape.to_vec().into(),
+        shape: row_shape.into(),
         data,
         priority: priority(&request.parameters)?,
         timeout: request

@@ -64,7 +64,7 @@ fn start(predictor: Arc<dyn Predictor>, config: BatcherConfig) -> Batcher {
 fn row(values: &[f32]) -> RowRequest {
     RowRequest {
         data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-        shape: Arc::from(vec![values.len()]),
+        shape: RowShape::from_slice(&[values.len()]),
         priority: Priority::Normal,
         timeout: None,
     }
