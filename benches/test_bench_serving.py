@@ -1,0 +1,283 @@
+"""Serving (issue #6 targets): aidot's Rust server against nginx returning a fixed body (the
+ceiling of any HTTP server here), FastAPI + uvicorn, LitServe and BentoML, each serving the same
+NumPy MLP (32 -> 256 ReLU -> 8) on loopback, one row per request, driven by wrk at 1, 16 and 64
+connections in the same run.
+
+Needs wrk and nginx (Debian's ``wrk`` and ``nginx-light``) and, for the Python peers, the bench
+environment (``make bench-env``; AIDOT_BENCH_PEERS_PYTHON). Peers that are not installed are
+reported as missing, not skipped silently. Every server gets ``OPENBLAS_NUM_THREADS=1``: BLAS
+worker threads spinning beside the HTTP threads cost every server alike on 2 cores.
+AIDOT_BENCH_SECONDS sets the length of each wrk run (default 5).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from .conftest import Comparison, record
+from .serving_model import BODY
+
+SECONDS = int(os.environ.get("AIDOT_BENCH_SECONDS", "5"))
+CONNECTIONS = (1, 16, 64)
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = Path(__file__).resolve().parent / "peers"
+
+
+@dataclass
+class Load:
+    connections: int
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    def __str__(self) -> str:
+        return (
+            f"c={self.connections:>2}: {self.requests_per_s:>9,.0f} req/s  "
+            f"p50 {self.p50_ms:7.3f} ms  p99 {self.p99_ms:7.3f} ms  errors {self.errors}"
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wrk(url: str, connections: int, seconds: int = SECONDS) -> Load:
+    """One wrk run posting the benchmark body; wrk's own numbers."""
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f"wrk.body = '{BODY}'\n"
+    )
+    threads = 1 if connections == 1 else 2
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def latency(label: str) -> float:
+        match = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        assert match, out
+        value, unit = float(match.group(1)), match.group(2)
+        return value * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    sockets = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if sockets:
+        errors += sum(int(n) for n in sockets.groups())
+    return Load(connections, rps, latency("50"), latency("99"), errors)
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+        try:
+            request = urllib.request.Request(
+                url, data=BODY.encode(), headers={"Content-Type": "application/json"}
+            )
+            with urllib.request.urlopen(request, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def running(
+    argv: list[str], url: str, cwd: Path, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **(extra_env or {})}
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        wait_until_answering(url, process)
+        wrk(url, 16, seconds=1)  # warm up
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextmanager
+def nginx() -> Iterator[str]:
+    folder = Path(tempfile.mkdtemp(prefix="aidot-nginx-"))
+    port = free_port()
+    reply = json.dumps({"predictions": [[0.1] * 8]})
+    (folder / "nginx.conf").write_text(
+        f"""worker_processes auto; daemon off; pid {folder}/nginx.pid; error_log {folder}/error.log;
+events {{ worker_connections 4096; }}
+http {{ access_log off; client_body_temp_path {folder}; proxy_temp_path {folder};
+  fastcgi_temp_path {folder}; uwsgi_temp_path {folder}; scgi_temp_path {folder};
+  server {{ listen 127.0.0.1:{port};
+    location / {{ default_type application/json; return 200 '{reply}'; }} }} }}
+"""
+    )
+    url = f"http://127.0.0.1:{port}/api/inference/predict/mlp"
+    with running(
+        ["nginx", "-c", str(folder / "nginx.conf"), "-p", str(folder)], url, folder
+    ) as live:
+        yield live
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def peers_python() -> str | None:
+    # abspath, not resolve(): a venv's python is a symlink to the base interpreter.
+    python = os.environ.get("AIDOT_BENCH_PEERS_PYTHON")
+    return os.path.abspath(python) if python else None
+
+
+def measure(label: str, url: str, results: dict[str, list[Load]]) -> None:
+    results[label] = [wrk(url, c) for c in CONNECTIONS]
+    print(f"\n{label}")
+    for load in results[label]:
+        print(f"  {load}")
+
+
+def test_serving_against_nginx_and_python_stacks() -> None:
+    for tool in ("wrk", "nginx"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is not installed; apt-get install wrk nginx-light")
+    results: dict[str, list[Load]] = {}
+    with nginx() as url:
+        measure("nginx fixed body", url, results)
+    port = free_port()
+    aidot_url = f"http://127.0.0.1:{port}/api/inference/predict"
+    with running(
+        [sys.executable, str(PEERS / "serve_aidot.py"), str(port)],
+        f"{aidot_url}/mlp",
+        ROOT,
+        {"PYTHONPATH": str(ROOT)},
+    ):
+        measure("aidot mlp", f"{aidot_url}/mlp", results)
+        measure("aidot echo", f"{aidot_url}/echo", results)
+
+    python = peers_python()
+    missing = []
+    peer_env = {"PYTHONPATH": str(Path(__file__).resolve().parent)}
+    if python is None:
+        missing = ["FastAPI", "LitServe", "BentoML"]
+    else:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/api/inference/predict/mlp"
+        with running([python, str(PEERS / "serve_fastapi.py"), str(port)], url, PEERS, peer_env):
+            measure("FastAPI + uvicorn", url, results)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/predict"
+        with running(
+            [python, str(PEERS / "serve_litserve.py"), str(port), "mlp"], url, PEERS, peer_env
+        ):
+            measure("LitServe", url, results)
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/predict"
+        bentoml = str(Path(python).parent / "bentoml")
+        argv = [bentoml, "serve", "bentoml_service:Mlp", "--port", str(port)]
+        with running(argv, url, PEERS, peer_env):
+            measure("BentoML", url, results)
+    report(results, missing)
+
+
+def report(results: dict[str, list[Load]], missing: list[str]) -> None:
+    def at(label: str, connections: int) -> Load:
+        return next(load for load in results[label] if load.connections == connections)
+
+    ceiling = at("nginx fixed body", 64).requests_per_s
+    mlp = at("aidot mlp", 64)
+    echo = at("aidot echo", 64)
+    record(
+        Comparison(
+            "serve MLP, 64 connections: aidot vs nginx ceiling (s/request)",
+            1 / mlp.requests_per_s,
+            "nginx fixed body",
+            1 / ceiling,
+            ">= 0.40x",
+            note=f"({mlp.requests_per_s:,.0f} vs {ceiling:,.0f} req/s)",
+        )
+    )
+    record(
+        Comparison(
+            "serve identity, 64 connections: aidot vs nginx ceiling",
+            1 / echo.requests_per_s,
+            "nginx fixed body",
+            1 / ceiling,
+            ">= 0.60x",
+            note=f"({echo.requests_per_s:,.0f} req/s)",
+        )
+    )
+    lone = at("aidot mlp", 1)
+    record(
+        Comparison(
+            "serve MLP, 1 connection: p50 latency",
+            lone.p50_ms / 1e3,
+            "target",
+            200e-6,
+            "p50 < 200 us",
+            note=f"(p99 {lone.p99_ms * 1e3:.0f} us)",
+        )
+    )
+    for peer in ("FastAPI + uvicorn", "LitServe", "BentoML"):
+        if peer not in results:
+            continue
+        other = at(peer, 64)
+        target = ">= 20x req/s" if peer.startswith("FastAPI") else "higher req/s"
+        record(
+            Comparison(
+                f"serve MLP, 64 connections: aidot vs {peer} (s/request)",
+                1 / mlp.requests_per_s,
+                peer,
+                1 / other.requests_per_s,
+                target,
+                note=f"({other.requests_per_s:,.0f} req/s, {other.errors} errors)",
+            )
+        )
+        record(
+            Comparison(
+                f"serve MLP, 64 connections: p99, aidot vs {peer}",
+                mlp.p99_ms / 1e3,
+                peer,
+                other.p99_ms / 1e3,
+                "lower p99",
+            )
+        )
+    assert mlp.errors == 0, "aidot answered errors under load"
+    assert echo.errors == 0, "aidot answered errors under load"
+    if missing:
+        print(f"\npeers not measured (no AIDOT_BENCH_PEERS_PYTHON): {', '.join(missing)}")
