@@ -89,9 +89,7 @@ def serve_command(
         trust=trust,
     )
     children = _start_workers(workers - 1)
-    server = Server(
-        repository, host, port, token=token, reuse_port=reuse_port or workers > 1
-    )
+    server = Server(repository, host, port, token=token, reuse_port=reuse_port or workers > 1)
     if not reuse_port:  # the first process speaks for all
         console.print(
             f"serving [bold]{served_as}[/] ({info.source}, {info.format}) at {server.url} "
