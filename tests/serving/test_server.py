@@ -4,6 +4,7 @@ metrics, health while a model is busy, and draining on stop."""
 from __future__ import annotations
 
 import json
+import socket
 import struct
 import threading
 import time
@@ -305,3 +306,34 @@ def test_v2_metadata_and_readiness(server: Server) -> None:
     assert "version '9' is not loaded" in missing.error
     stats = request(f"{server.url}/v2/models/lin/stats").json()["model_stats"][0]
     assert stats["name"] == "lin"
+
+
+def test_slow_clients_are_cut_off_without_stalling_others(linear: Linear) -> None:
+    repository = ModelRepository()
+    repository.load("lin", linear)
+    with serve(repository, header_read_timeout=0.5, body_read_timeout=0.5) as server:
+        # A body that stops arriving: 408 with a JSON error once the body timeout passes.
+        slow_body = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow_body.sendall(
+            b"POST /api/inference/predict/lin HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            b'{"features": [[1,'
+        )
+        # Headers that never finish: the connection is closed after the header timeout.
+        slow_headers = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        slow_headers.sendall(b"POST /api/inference/predict/lin HTTP/1.1\r\nHost:")
+        # Meanwhile everyone else is served.
+        assert predict(server.url, "lin", [[1, 2, 3, 4]]).status == 200
+        reply = slow_body.recv(4096).decode()
+        assert reply.startswith("HTTP/1.1 408"), reply
+        assert "did not arrive within 0.5 s" in reply
+        # hyper answers 408 or just closes; either way the connection ends (recv returns b"").
+        slow_headers.settimeout(5)
+        received = b""
+        while chunk := slow_headers.recv(4096):
+            received += chunk
+        assert received in (b"",) or received.startswith(b"HTTP/1.1 408")
+        slow_body.close()
+        slow_headers.close()
+        assert server.metrics()["lin"].errors["bad_request"] == 1
+    repository.close()
