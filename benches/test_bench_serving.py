@@ -12,10 +12,12 @@ AIDOT_BENCH_SECONDS sets the length of each wrk run (default 5).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -104,7 +106,7 @@ def wait_until_answering(url: str, process: subprocess.Popen[bytes], timeout: fl
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args} exited with {process.returncode}")
+            raise RuntimeError(f"{process.args!r} exited with {process.returncode}")
         try:
             request = urllib.request.Request(
                 url, data=BODY.encode(), headers={"Content-Type": "application/json"}
@@ -122,19 +124,35 @@ def running(
     argv: list[str], url: str, cwd: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[str]:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", **(extra_env or {})}
-    process = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    try:
-        wait_until_answering(url, process)
-        wrk(url, 16, seconds=1)  # warm up
-        yield url
-    finally:
-        process.terminate()
+    with tempfile.TemporaryFile() as log:
+        # Its own process group, so servers that fork workers (LitServe, BentoML) go down whole.
+        process = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+            try:
+                wait_until_answering(url, process)
+            except RuntimeError:
+                log.seek(0)
+                print(log.read().decode(errors="replace")[-4000:])
+                raise
+            wrk(url, 16, seconds=1)  # warm up
+            yield url
+        finally:
+            stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    time.sleep(1)  # forked workers exit after their parent; then make sure
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextmanager
@@ -165,6 +183,9 @@ def peers_python() -> str | None:
     return os.path.abspath(python) if python else None
 
 
+ROUNDS = int(os.environ.get("AIDOT_BENCH_ROUNDS", "3"))
+
+
 def measure(label: str, url: str, results: dict[str, list[Load]]) -> None:
     results[label] = [wrk(url, c) for c in CONNECTIONS]
     print(f"\n{label}")
@@ -172,23 +193,50 @@ def measure(label: str, url: str, results: dict[str, list[Load]]) -> None:
         print(f"  {load}")
 
 
+def median_load(loads: list[Load]) -> Load:
+    ordered = sorted(loads, key=lambda load: load.requests_per_s)
+    return ordered[len(ordered) // 2]
+
+
+def measure_interleaved(urls: dict[str, str], results: dict[str, list[Load]]) -> None:
+    """Every connection count, ``ROUNDS`` times, alternating the servers round by round so that
+    they all see the same machine (this VM's speed drifts by 30% within minutes); the median
+    round by requests/s is kept."""
+    for connections in CONNECTIONS:
+        rounds: dict[str, list[Load]] = {label: [] for label in urls}
+        for _ in range(ROUNDS):
+            for label, url in urls.items():
+                rounds[label].append(wrk(url, connections))
+        for label, loads in rounds.items():
+            results.setdefault(label, []).append(median_load(loads))
+    for label in urls:
+        print(f"\n{label} (median of {ROUNDS} interleaved rounds)")
+        for load in results[label]:
+            print(f"  {load}")
+
+
 def test_serving_against_nginx_and_python_stacks() -> None:
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed; apt-get install wrk nginx-light")
     results: dict[str, list[Load]] = {}
-    with nginx() as url:
-        measure("nginx fixed body", url, results)
     port = free_port()
     aidot_url = f"http://127.0.0.1:{port}/api/inference/predict"
-    with running(
-        [sys.executable, str(PEERS / "serve_aidot.py"), str(port)],
-        f"{aidot_url}/mlp",
-        ROOT,
-        {"PYTHONPATH": str(ROOT)},
+    with (
+        nginx() as nginx_url,
+        running(
+            [sys.executable, str(PEERS / "serve_aidot.py"), str(port)],
+            f"{aidot_url}/mlp",
+            ROOT,
+            {"PYTHONPATH": str(ROOT)},
+        ),
     ):
-        measure("aidot mlp", f"{aidot_url}/mlp", results)
-        measure("aidot echo", f"{aidot_url}/echo", results)
+        urls = {
+            "nginx fixed body": nginx_url,
+            "aidot mlp": f"{aidot_url}/mlp",
+            "aidot echo": f"{aidot_url}/echo",
+        }
+        measure_interleaved(urls, results)
 
     python = peers_python()
     missing = []
