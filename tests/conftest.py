@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,19 @@ def store(tmp_path: Path) -> BlobStore:
         avg_chunk=16 << 10,
         max_chunk=64 << 10,
     )
+
+
+@pytest.fixture
+def torch() -> Any:
+    """The torch module; tests that need it are skipped without it, and fail under CI (which
+    installs it: .ci/run)."""
+    try:
+        import torch as module
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI must install torch (.ci/run does)")
+        pytest.skip("torch is not installed")
+    return module
 
 
 def postgres_server_uri() -> str | None:

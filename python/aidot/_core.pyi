@@ -92,7 +92,7 @@ class Remote:
     def list_meta(self, prefix: str) -> list[str]: ...
 
 # Serving: the batcher calls `call(data, dtype, shape) -> (dtype, shape, data)` once per batch.
-_BatchCall = Callable[[bytes, str, tuple[int, ...]], tuple[str, tuple[int, ...], bytes]]
+_BatchCall = Callable[[bytes | bytearray, str, tuple[int, ...]], tuple[str, tuple[int, ...], bytes]]
 
 @final
 class ModelTable:

@@ -12,6 +12,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -272,3 +273,36 @@ def test_restore_of_a_large_state_maps_rather_than_reads(tmp_path: Path) -> None
         assert isinstance(restored[f"w{i}"], np.memmap)
         assert restored[f"w{i}"][5, 5] == i
     assert os.path.exists(restored["w0"].filename)
+
+
+@pytest.mark.parametrize("async_save", [False, True])
+def test_torch_tensors_round_trip_with_their_dtypes(
+    tmp_path: Path, torch: Any, async_save: bool
+) -> None:
+    module = torch.nn.Linear(4, 3)
+    state = {
+        "model": module.state_dict(),
+        "half": torch.arange(6, dtype=torch.float16).reshape(2, 3),
+        "bf16": torch.tensor([1.5, -2.25, 3.0], dtype=torch.bfloat16),
+        "steps": torch.tensor([1, 2, 3], dtype=torch.int64),
+        "mask": torch.tensor([True, False]),
+        "lr": 0.1,
+    }
+    manager = CheckpointManager(tmp_path / "ckpt", monitor=None, async_save=async_save)
+    future = manager.save(state, step=1)
+    assert future is not None
+    future.result()
+    # The training loop may update the tensors in place right after save() returns.
+    with torch.no_grad():
+        module.weight.add_(1.0)
+    restored = manager.restore("latest")
+    manager.close()
+    for key in ("half", "bf16", "steps", "mask"):
+        assert isinstance(restored[key], torch.Tensor)
+        assert restored[key].dtype == state[key].dtype
+        assert torch.equal(restored[key], state[key])
+    weights = restored["model"]["weight"]
+    assert torch.equal(weights + 1.0, module.weight.detach())
+    fresh = torch.nn.Linear(4, 3)
+    fresh.load_state_dict(restored["model"])
+    assert restored["lr"] == 0.1

@@ -4,7 +4,7 @@ from aidot.registry._registry import ModelRegistry
 from aidot.registry._servable import ServableModel, TensorSpec, infer_signature
 from aidot.registry._types import HistoryEvent, Lineage, ModelVersion, RegisteredModel
 from aidot.registry._uri import ALLOWED, STAGES
-from aidot.registry.formats import NumpyModel
+from aidot.registry.formats import NumpyModel, TorchModel
 
 __all__ = [
     "ALLOWED",
@@ -17,5 +17,6 @@ __all__ = [
     "RegisteredModel",
     "ServableModel",
     "TensorSpec",
+    "TorchModel",
     "infer_signature",
 ]

@@ -14,8 +14,9 @@ _LENGTH = struct.Struct("<I")
 BYTES_DTYPE = "|O"
 
 
-def to_array(data: bytes, dtype: str, shape: tuple[int, ...]) -> Any:
-    """The array that ``data`` encodes (read-only for fixed-size types: no copy)."""
+def to_array(data: bytes | bytearray, dtype: str, shape: tuple[int, ...]) -> Any:
+    """The array that ``data`` encodes, over the same memory for fixed-size types (writable
+    when ``data`` is a bytearray)."""
     import numpy as np
 
     if dtype != BYTES_DTYPE:
@@ -52,7 +53,7 @@ def from_array(value: Any) -> tuple[str, tuple[int, ...], bytes]:
 
 def batch_caller(
     predict: Callable[[Any], Any],
-) -> Callable[[bytes, str, tuple[int, ...]], tuple[str, tuple[int, ...], bytes]]:
+) -> Callable[[bytes | bytearray, str, tuple[int, ...]], tuple[str, tuple[int, ...], bytes]]:
     """The function the Rust dispatcher calls with each batch: decode, predict, encode.
 
     The common case (fixed-size types in and out) stays on a short path: this runs once per
@@ -63,7 +64,9 @@ def batch_caller(
     frombuffer, asarray, ascontiguous = np.frombuffer, np.asarray, np.ascontiguousarray
     dtypes: dict[str, Any] = {}
 
-    def call(data: bytes, dtype: str, shape: tuple[int, ...]) -> tuple[str, tuple[int, ...], bytes]:
+    def call(
+        data: bytes | bytearray, dtype: str, shape: tuple[int, ...]
+    ) -> tuple[str, tuple[int, ...], bytes]:
         if dtype == BYTES_DTYPE:
             return from_array(predict(to_array(data, dtype, shape)))
         np_dtype = dtypes.get(dtype)

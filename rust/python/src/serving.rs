@@ -15,7 +15,7 @@ use aidot_core::serving::{
 use aidot_server::{LoadError, ModelLoader, Server, ServerConfig};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyTuple};
 
 use crate::errors::{
     InvalidArgumentError, ModelExecutionError, ModelUnloadedError, QueueFullError,
@@ -31,7 +31,9 @@ struct PyPredictor {
 impl Predictor for PyPredictor {
     fn predict(&self, batch: Tensor) -> Result<Tensor, String> {
         Python::attach(|py| -> PyResult<Result<Tensor, String>> {
-            let data = PyBytes::new(py, &batch.data);
+            // A bytearray, so the NumPy batch over it is writable (models may work in place,
+            // and torch.from_numpy warns on read-only memory); the copy is the same as bytes'.
+            let data = PyByteArray::new(py, &batch.data);
             let shape = PyTuple::new(py, &batch.shape)?;
             let result = self.call.call1(py, (data, batch.dtype.numpy(), shape))?;
             let (dtype, shape, bytes): (String, Vec<usize>, Bound<'_, PyBytes>) =

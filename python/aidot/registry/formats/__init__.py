@@ -7,9 +7,11 @@ Each format saves without pickle where the library allows it:
 - ``numpy``: a :class:`NumpyModel`, a few named arrays and an importable function;
 - ``onnx``: an ``onnx.ModelProto``, or a scikit-learn model converted with skl2onnx when
   asked (``format="onnx"``), run with onnxruntime;
+- ``torch``: PyTorch modules as TorchScript, or a :class:`TorchModel` (a state_dict in
+  safetensors plus an importable factory);
 - ``cloudpickle``: any other object with ``predict``, which loads only with ``trust=True``.
 
-:func:`detect` picks the format from the object; a PyTorch format is not there yet.
+:func:`detect` picks the format from the object.
 """
 
 from __future__ import annotations
@@ -28,8 +30,19 @@ from aidot.errors import (
     TrustRequiredError,
     UnsupportedModelError,
 )
+from aidot.registry.formats._torch import TorchFormat, TorchModel, TorchPredictor
 
-__all__ = ["FORMATS", "ModelFormat", "NumpyModel", "OnnxPredictor", "choose", "detect", "get"]
+__all__ = [
+    "FORMATS",
+    "ModelFormat",
+    "NumpyModel",
+    "OnnxPredictor",
+    "TorchModel",
+    "TorchPredictor",
+    "choose",
+    "detect",
+    "get",
+]
 
 
 @dataclass
@@ -239,7 +252,8 @@ class CloudpickleFormat:
 
 
 FORMATS: dict[str, ModelFormat] = {
-    f.name: f for f in (NumpyFormat(), OnnxFormat(), SkopsFormat(), CloudpickleFormat())
+    f.name: f
+    for f in (NumpyFormat(), OnnxFormat(), SkopsFormat(), TorchFormat(), CloudpickleFormat())
 }
 """Formats by name, in the order :func:`detect` tries them."""
 
@@ -251,7 +265,8 @@ def detect(model: Any) -> ModelFormat:
             return fmt
     raise UnsupportedModelError(
         f"no model format can save a {type(model).__module__}.{type(model).__qualname__}: "
-        "pass a scikit-learn estimator, an aidot NumpyModel, or an object with predict()"
+        "pass a scikit-learn estimator, a PyTorch module, an ONNX model, an aidot NumpyModel, "
+        "or an object with predict()"
     )
 
 
