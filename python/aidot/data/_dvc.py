@@ -416,19 +416,12 @@ class DataVersionControl:
 
     def used_by(self, run_id: str) -> builtins.list[DatasetVersion]:
         """The dataset versions a run logged as inputs."""
-        import sqlalchemy as sa
+        from aidot.data._inputs import run_inputs_query
 
-        from aidot.store._schema import dataset_versions, run_inputs
-
-        query = (
-            sa.select(dataset_versions)
-            .join(run_inputs, run_inputs.c.version_id == dataset_versions.c.id)
-            .where(run_inputs.c.run_id == run_id)
-            .order_by(dataset_versions.c.dataset, dataset_versions.c.version)
-        )
         with self._store.read() as conn:
             return [
-                DatasetVersion(self, row, _tags_of(conn, row.id)) for row in conn.execute(query)
+                DatasetVersion(self, row, _tags_of(conn, row.id))
+                for row in conn.execute(run_inputs_query(run_id))
             ]
 
     # --- internals ------------------------------------------------------------------------

@@ -603,18 +603,12 @@ class ModelRegistry:
             return refs
         if run_id is None:
             return []
-        import sqlalchemy as sa
+        from aidot.data._inputs import run_inputs_query
 
-        from aidot.store._schema import dataset_versions, run_inputs
-
-        query = (
-            sa.select(dataset_versions.c.dataset, dataset_versions.c.version)
-            .join(run_inputs, run_inputs.c.version_id == dataset_versions.c.id)
-            .where(run_inputs.c.run_id == run_id)
-            .order_by(dataset_versions.c.dataset, dataset_versions.c.version)
-        )
         with self._store.read() as conn:
-            return [f"{name}@v{number}" for name, number in conn.execute(query)]
+            return [
+                f"{row.dataset}@v{row.version}" for row in conn.execute(run_inputs_query(run_id))
+            ]
 
     def _missing_version(self, conn: sa.Connection, name: str, version: int) -> NotFoundError:
         import sqlalchemy as sa
