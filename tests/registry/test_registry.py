@@ -235,6 +235,15 @@ def test_the_models_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     code, out = run("promote", "churn", "1", "Production")
     assert code == 1
     assert "from Archived it may go to Development" in out
+    assert "churn" in run("ls", "--filter", "name LIKE 'ch%'")[1]
+    assert "no models match" in run("ls", "--filter", "name = 'other'")[1]
+    code, out = run("search", "name = 'churn' and version >= 2", "--order-by", "version DESC")
+    assert code == 0
+    assert "v2" in out
+    assert "v1 " not in out
+    code, out = run("search", "colour = 'red'")
+    assert code == 1
+    assert "unknown key 'colour'" in out
 
 
 def test_lineage_compare_and_download(ws: Workspace, tmp_path: Path) -> None:
@@ -294,3 +303,60 @@ def test_lineage_compare_and_download(ws: Workspace, tmp_path: Path) -> None:
     assert "param lr = 0.01" in result.output
     assert "data rows@v1" in result.output
     assert "replaces models:/m/1" in result.output
+
+
+def test_search_models_and_versions(registry: ModelRegistry, tmp_path: Path) -> None:
+    from aidot.errors import InvalidFilterError
+
+    registry.register_model("churn", "predicts churn", tags={"team": "growth"})
+    registry.register_model("churn-eu", tags={"team": "growth", "region": "eu"})
+    registry.register_model("fraud", tags={"team": "risk"})
+    for name, aucs in (("churn", [0.81, 0.93, 0.88]), ("churn-eu", [0.7]), ("fraud", [0.99])):
+        for i, auc in enumerate(aucs):
+            registry.create_model_version(
+                name,
+                path=model_folder(tmp_path / f"{name}{i}", f"{name}{i}".encode()),
+                metrics={"auc": auc},
+                tags={"data": "full" if i else "sample"},
+            )
+    registry.transition_stage("churn", 2, "Production")
+    registry.set_alias("churn", "champion", 2)
+
+    def names(models: list[object]) -> list[str]:
+        return [m.name for m in models]  # type: ignore[attr-defined]
+
+    assert names(registry.search_models("name LIKE 'churn%'")) == ["churn", "churn-eu"]
+    assert names(registry.search_models("tags.team = 'growth' and tags.region != 'eu'")) == [
+        "churn"
+    ]
+    assert names(registry.search_models("description ILIKE '%CHURN%'")) == ["churn"]
+    assert len(registry.search_models(None)) == 3
+
+    def versions(found: list[object]) -> list[str]:
+        return [f"{v.name}/{v.version}" for v in found]  # type: ignore[attr-defined]
+
+    assert versions(registry.search_versions("name = 'churn' and metrics.auc > 0.85")) == [
+        "churn/3",
+        "churn/2",
+    ]
+    assert versions(registry.search_versions("stage = 'Production'")) == ["churn/2"]
+    assert versions(registry.search_versions("alias = 'champion'")) == ["churn/2"]
+    assert versions(
+        registry.search_versions("tags.data = 'full'", order_by=["metrics.auc DESC"])
+    ) == ["churn/2", "churn/3"]
+    assert versions(registry.search_versions(order_by=["metrics.auc ASC"], max_results=2)) == [
+        "churn-eu/1",
+        "churn/1",
+    ]
+    assert versions(registry.search_versions("version >= 3")) == ["churn/3"]
+    for bad, problem in [
+        ("metrics.auc > 'x'", "compares with a number"),
+        ("name > 'a'", "is text"),
+        ("colour = 'red'", "unknown key"),
+        ("name = 'a' or name = 'b'", "expected 'and' between comparisons"),
+        ("name = 'a' and", "ends with 'and'"),
+    ]:
+        with pytest.raises(InvalidFilterError, match=problem):
+            registry.search_versions(bad)
+    with pytest.raises(InvalidFilterError, match="models have no metrics"):
+        registry.search_models("metrics.auc > 0.5")

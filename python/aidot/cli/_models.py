@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.table import Table
@@ -18,12 +19,17 @@ def models_group() -> None:
 @models_group.command("ls")
 @workspace_option
 @reports_errors
-def ls_command(workspace: Path | None) -> None:
+@click.option("--filter", "filter_", default=None, help="e.g. \"name LIKE 'churn%'\".")
+def ls_command(workspace: Path | None, filter_: str | None) -> None:
     """List registered models with their latest version."""
     ws = open_workspace(workspace)
-    models = ws.registry.list_models()
+    models = ws.registry.search_models(filter_) if filter_ else ws.registry.list_models()
     if not models:
-        console.print("no models yet; register one with ws.registry.create_model_version")
+        console.print(
+            f"no models match {filter_!r}"
+            if filter_
+            else "no models yet; register one with ws.registry.create_model_version"
+        )
         return
     table = Table("model", "latest", "description")
     for m in models:
@@ -54,17 +60,41 @@ def versions_command(name: str, workspace: Path | None) -> None:
     _versions_table(open_workspace(workspace), name)
 
 
+@models_group.command("search")
+@click.argument("filter_", metavar="FILTER", required=False)
+@click.option("--order-by", multiple=True, help="e.g. 'metrics.auc DESC' (repeatable).")
+@click.option("--max-results", default=100, show_default=True)
+@workspace_option
+@reports_errors
+def search_command(
+    filter_: str | None, order_by: tuple[str, ...], max_results: int, workspace: Path | None
+) -> None:
+    """Versions of any model matching FILTER, e.g.
+    "name = 'churn' and metrics.auc > 0.9 and stage != 'Archived'"."""
+    ws = open_workspace(workspace)
+    found = ws.registry.search_versions(filter_, order_by=list(order_by), max_results=max_results)
+    _print_versions(found, with_name=True)
+
+
 def _versions_table(ws: object, name: str) -> None:
     registry = ws.registry  # type: ignore[attr-defined]
-    table = Table("version", "stage", "aliases", "source", "run", "created")
-    for v in registry.list_versions(name):
+    _print_versions(registry.list_versions(name), with_name=False)
+
+
+def _print_versions(versions: list[Any], *, with_name: bool) -> None:
+    columns = ["version", "stage", "aliases", "source", "run", "created"]
+    table = Table(*(["model", *columns, "metrics"] if with_name else columns))
+    for v in versions:
+        metrics = ", ".join(f"{k}={value:g}" for k, value in sorted(v.metrics.items()))
         table.add_row(
+            *([v.name] if with_name else []),
             f"v{v.version}",
             v.stage,
             ", ".join(v.aliases),
             v.source.get("kind", ""),
             v.run_id or "",
             utc_time(v.created_at),
+            *([metrics] if with_name else []),
         )
     console.print(table)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,9 +17,11 @@ from aidot.errors import (
     InvalidArgumentError,
     NotFoundError,
 )
+from aidot.registry import _search
 from aidot.registry._content import checkpoint_source, store_model, store_path
 from aidot.registry._rows import (
     aliases_of,
+    all_aliases,
     latest_in,
     record,
     set_stage,
@@ -119,6 +122,59 @@ class ModelRegistry:
         )
         with self._store.read() as conn:
             return [to_model(row, row.v or 0) for row in conn.execute(query)]
+
+    def search_models(
+        self, filter: str | None = None, *, max_results: int = 1000
+    ) -> builtins.list[RegisteredModel]:
+        """Models matching ``filter`` (MLflow's syntax over ``name``, ``description`` and
+        ``tags.KEY``: ``"name LIKE 'churn%' and tags.team = 'growth'"``), by name. A filter
+        that does not parse raises :class:`~aidot.errors.InvalidFilterError`."""
+        clauses = _search.parse(filter, _search.MODEL_ATTRIBUTES)
+
+        def fields(model: RegisteredModel) -> Callable[[str], Any]:
+            return lambda key: _field(model, key)
+
+        found = [m for m in self.list_models() if _search.matches(clauses, fields(m))]
+        return found[:max_results]
+
+    def search_versions(
+        self,
+        filter: str | None = None,
+        *,
+        order_by: Sequence[str] | None = None,
+        max_results: int = 1000,
+    ) -> builtins.list[ModelVersion]:
+        """Versions of any model matching ``filter``: comparisons on ``name``, ``version``,
+        ``stage``, ``run_id``, ``format``, ``alias``, ``description``, ``tags.KEY`` and
+        ``metrics.KEY`` joined by ``and`` (``"name = 'churn' and metrics.auc > 0.9 and stage
+        != 'Archived'"``), ordered by ``order_by`` (``["metrics.auc DESC"]``; by default name,
+        then newest first)."""
+        import sqlalchemy as sa
+
+        from aidot.store._schema import model_versions
+
+        clauses = _search.parse(filter, _search.VERSION_ATTRIBUTES)
+        order = _search.parse_order_by(list(order_by or []), _search.VERSION_ATTRIBUTES)
+        query = sa.select(model_versions)
+        for clause in clauses:  # the common case, one model, narrows in SQL
+            if clause.key == "name" and clause.op == "=":
+                query = query.where(model_versions.c.name == clause.value)
+        with self._store.read() as conn:
+            aliases = all_aliases(conn)
+            rows = conn.execute(query).all()
+        versions = [to_version(r, aliases.get((r.name, r.version), [])) for r in rows]
+
+        def fields(version: ModelVersion) -> Callable[[str], Any]:
+            return lambda key: _field(version, key)
+
+        found = [v for v in versions if _search.matches(clauses, fields(v))]
+        found.sort(key=lambda v: (v.name, -v.version))
+        for key, ascending in reversed(order):  # stable sorts, last key first
+            present = [v for v in found if _field(v, key) is not None]
+            missing = [v for v in found if _field(v, key) is None]  # last either way
+            present.sort(key=functools.partial(_sort_value, key=key), reverse=not ascending)
+            found = present + missing
+        return found[:max_results]
 
     def update_model(
         self,
@@ -624,3 +680,22 @@ class ModelRegistry:
 
 def _no_model(name: str) -> NotFoundError:
     return NotFoundError(f"no model named {name!r}; list them with aidot models ls")
+
+
+def _sort_value(version: ModelVersion, key: str) -> Any:
+    value = _field(version, key)
+    return ",".join(value) if isinstance(value, list) else value
+
+
+def _field(item: RegisteredModel | ModelVersion, key: str) -> Any:
+    """The value a search key names on a model or a version."""
+    if key.startswith("tags."):
+        return item.tags.get(key[5:])
+    if key.startswith("metrics."):
+        return item.metrics.get(key[8:]) if isinstance(item, ModelVersion) else None
+    if isinstance(item, ModelVersion):
+        if key == "format":
+            return item.source.get("format")
+        if key == "alias":
+            return item.aliases
+    return getattr(item, key, None)

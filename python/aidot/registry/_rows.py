@@ -92,6 +92,21 @@ def aliases_of(conn: sa.Connection, name: str) -> dict[int, builtins.list[str]]:
     return out
 
 
+def all_aliases(conn: sa.Connection) -> dict[tuple[str, int], builtins.list[str]]:
+    """Every alias, by (model, version)."""
+    import sqlalchemy as sa
+
+    from aidot.store._schema import model_aliases
+
+    out: dict[tuple[str, int], list[str]] = {}
+    query = sa.select(
+        model_aliases.c.name, model_aliases.c.version, model_aliases.c.alias
+    ).order_by(model_aliases.c.alias)
+    for name, version, alias in conn.execute(query):
+        out.setdefault((name, int(version)), []).append(alias)
+    return out
+
+
 def tags_json(tags: Mapping[str, Any] | None) -> str:
     return json.dumps({str(k): str(v) for k, v in (tags or {}).items()}, sort_keys=True)
 

@@ -1,0 +1,175 @@
+"""Searching models and versions with MLflow's registry filter syntax.
+
+A filter is comparisons joined by ``and``: ``KEY OP VALUE``, where KEY is an attribute (``name``,
+``description``; for versions also ``version``, ``stage``, ``run_id``, ``format``, ``alias``) or
+``tags.KEY`` / ``metrics.KEY`` (versions), OP one of ``= != < <= > >= LIKE ILIKE``, and VALUE a
+number or a quoted string: ``name LIKE 'churn%' and metrics.auc > 0.9``. ``LIKE`` uses SQL
+wildcards (``%`` any run, ``_`` one character); ``alias = 'champion'`` matches a version that
+carries that alias. Filters are evaluated on the registry's rows in Python: a registry holds
+thousands of versions, not millions, and tags and metrics are JSON.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aidot.errors import InvalidFilterError
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<key>(?:tags|tag|metrics|metric)\.(?:`[^`]+`|"[^"]+"|[A-Za-z0-9_\-/.]+?)(?=\s|[<>=!]|$)
+            |[A-Za-z_]+(?=\s|[<>=!]|$))
+      | (?P<op>!=|<=|>=|=|<|>|\bLIKE\b|\bILIKE\b)
+      | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+      | (?P<number>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))
+    )""",
+    re.VERBOSE | re.IGNORECASE,
+)
+MODEL_ATTRIBUTES = ("name", "description")
+VERSION_ATTRIBUTES = (*MODEL_ATTRIBUTES, "version", "stage", "run_id", "format", "alias")
+_NUMERIC = {"version"}
+EXAMPLE = "name LIKE 'churn%' and tags.team = 'growth' and metrics.auc > 0.9"
+
+
+@dataclass(frozen=True)
+class Clause:
+    key: str
+    """An attribute, ``tags.X`` or ``metrics.X``."""
+    op: str
+    value: str | float
+
+    def matches(self, actual: Any) -> bool:
+        if isinstance(actual, list):  # aliases: any of them
+            return any(self.matches(item) for item in actual)
+        if actual is None:
+            return self.op == "!="
+        if self.op in ("LIKE", "ILIKE"):
+            flags = re.IGNORECASE if self.op == "ILIKE" else 0
+            return re.fullmatch(_like_pattern(str(self.value)), str(actual), flags) is not None
+        if isinstance(self.value, float):
+            try:
+                number = float(actual)
+            except (TypeError, ValueError):
+                return False
+            return _COMPARE[self.op](number, self.value)
+        return _COMPARE[self.op](str(actual), self.value)
+
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def parse(text: str | None, attributes: tuple[str, ...]) -> list[Clause]:
+    """The clauses of ``text``; raises :class:`InvalidFilterError` naming what is wrong."""
+    if text is None or not text.strip():
+        return []
+    tokens = _tokenize(text)
+    clauses = []
+    i = 0
+    while i < len(tokens):
+        if len(tokens) - i < 3:
+            raise _error(text, "a comparison needs KEY OP VALUE")
+        (kind1, key), (kind2, op), (kind3, raw) = tokens[i : i + 3]
+        if kind1 != "key":
+            raise _error(text, f"expected an attribute, tags.KEY or metrics.KEY, got {key!r}")
+        if kind2 != "op":
+            raise _error(text, f"expected a comparison operator after {key}, got {op!r}")
+        if kind3 not in ("string", "number"):
+            raise _error(text, f"expected a number or a quoted string after {op}, got {raw!r}")
+        clauses.append(_clause(text, key, op.upper(), kind3, raw, attributes=attributes))
+        i += 3
+        if i < len(tokens):
+            if tokens[i] != ("key", "and"):
+                raise _error(text, f"expected 'and' between comparisons, got {tokens[i][1]!r}")
+            i += 1
+            if i == len(tokens):
+                raise _error(text, "the filter ends with 'and'")
+    return clauses
+
+
+def matches(clauses: list[Clause], fields: Callable[[str], Any]) -> bool:
+    """Whether every clause holds for the object whose values ``fields(key)`` gives."""
+    return all(clause.matches(fields(clause.key)) for clause in clauses)
+
+
+def parse_order_by(items: list[str] | None, attributes: tuple[str, ...]) -> list[tuple[str, bool]]:
+    """``(key, ascending)`` per ``"KEY [ASC|DESC]"`` item."""
+    result = []
+    for item in items or []:
+        target, _, direction = item.strip().partition(" ")
+        direction = direction.strip().upper() or "ASC"
+        if direction not in ("ASC", "DESC"):
+            raise InvalidFilterError(f"cannot order by {item!r}: end it with ASC or DESC")
+        numeric = target.startswith(("metrics.", "metric.")) or target.lower() in _NUMERIC
+        kind, raw = ("number", "0") if numeric else ("string", "''")
+        clause = _clause(item, target, "=", kind, raw, attributes=attributes)
+        result.append((clause.key, direction == "ASC"))
+    return result
+
+
+def _clause(
+    text: str, key: str, op: str, kind: str, raw: str, *, attributes: tuple[str, ...]
+) -> Clause:
+    prefix, _, rest = key.partition(".")
+    if rest and prefix.lower() in ("tags", "tag"):
+        key = f"tags.{rest}"
+    elif rest and prefix.lower() in ("metrics", "metric"):
+        if "version" not in attributes:
+            raise _error(text, "models have no metrics; search versions for metrics.KEY")
+        key = f"metrics.{rest}"
+    elif key.lower() in attributes:
+        key = key.lower()
+    else:
+        raise _error(text, f"unknown key {key!r}; use {', '.join(attributes)}, tags.KEY")
+    numeric = key.startswith("metrics.") or key in _NUMERIC
+    if numeric:
+        if kind != "number":
+            raise _error(text, f"{key} compares with a number, got {raw}")
+        if op in ("LIKE", "ILIKE"):
+            raise _error(text, f"{op} compares text, not {key}")
+        return Clause(key, op, float(raw))
+    if kind != "string":
+        raise _error(text, f"{key} compares with a quoted string, got {raw}")
+    if op in ("<", "<=", ">", ">="):
+        raise _error(text, f"{key} is text: use =, !=, LIKE or ILIKE, not {op}")
+    return Clause(key, op, re.sub(r"\\(.)", r"\1", raw[1:-1]))
+
+
+def _tokenize(text: str) -> list[tuple[str, str]]:
+    tokens = []
+    position = 0
+    text = text.rstrip()
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None or match.end() == position:
+            raise _error(text, f"cannot read {text[position:].strip()[:30]!r}")
+        position = match.end()
+        kind = next(k for k in ("key", "op", "string", "number") if match.group(k) is not None)
+        value = match.group(kind)
+        if kind == "key":
+            prefix, dot, rest = value.partition(".")
+            if dot and rest[:1] in '`"':
+                value = f"{prefix}.{rest[1:-1]}"
+            if value.lower() == "and":
+                value = "and"
+            elif value.upper() in ("LIKE", "ILIKE"):
+                kind = "op"
+        tokens.append((kind, value))
+    return tokens
+
+
+def _like_pattern(pattern: str) -> str:
+    return "".join(".*" if ch == "%" else "." if ch == "_" else re.escape(ch) for ch in pattern)
+
+
+def _error(text: str, problem: str) -> InvalidFilterError:
+    return InvalidFilterError(f'bad filter {text!r}: {problem}. Example: "{EXAMPLE}"')
