@@ -321,6 +321,10 @@ def test_search_models_and_versions(registry: ModelRegistry, tmp_path: Path) -> 
             )
     registry.transition_stage("churn", 2, "Production")
     registry.set_alias("churn", "champion", 2)
+    updated = registry.update_version("churn", 3, description="retrained", tags={"data": "full"})
+    assert (updated.description, updated.tags) == ("retrained", {"data": "full"})
+    with pytest.raises(NotFoundError):
+        registry.update_version("churn", 9, description="x")
 
     def names(models: list[object]) -> list[str]:
         return [m.name for m in models]  # type: ignore[attr-defined]

@@ -465,6 +465,32 @@ class ModelRegistry:
         self._blobs._inner.export_many(items, False)
         return len(items)
 
+    def update_version(
+        self,
+        name: str,
+        version: int,
+        *,
+        description: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> ModelVersion:
+        """Replaces a version's description and/or merges tags into its tags (its content,
+        lineage and signature never change)."""
+        from aidot.store._schema import model_versions
+
+        current = self.get_version(name, version)
+        values: dict[str, Any] = {"updated_at": now_ms()}
+        if description is not None:
+            values["description"] = description
+        if tags is not None:
+            values["tags"] = tags_json({**current.tags, **tags})
+        with self._store.write() as conn:
+            conn.execute(
+                model_versions.update()
+                .where(model_versions.c.name == name, model_versions.c.version == version)
+                .values(**values)
+            )
+        return self.get_version(name, version)
+
     def resolve(self, uri: str) -> ModelVersion:
         """The version a ``models:/`` URI names now."""
         ref = parse(uri)
