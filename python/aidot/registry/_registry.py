@@ -186,12 +186,7 @@ class ModelRegistry:
         """Replaces a model's description and/or merges tags into its tags."""
         from aidot.store._schema import models
 
-        current = self.get_model(name)
-        values: dict[str, Any] = {"updated_at": now_ms()}
-        if description is not None:
-            values["description"] = description
-        if tags is not None:
-            values["tags"] = tags_json({**current.tags, **tags})
+        values = _updates(self.get_model(name).tags, description, tags)
         with self._store.write() as conn:
             conn.execute(models.update().where(models.c.name == name).values(**values))
         return self.get_model(name)
@@ -477,12 +472,7 @@ class ModelRegistry:
         lineage and signature never change)."""
         from aidot.store._schema import model_versions
 
-        current = self.get_version(name, version)
-        values: dict[str, Any] = {"updated_at": now_ms()}
-        if description is not None:
-            values["description"] = description
-        if tags is not None:
-            values["tags"] = tags_json({**current.tags, **tags})
+        values = _updates(self.get_version(name, version).tags, description, tags)
         with self._store.write() as conn:
             conn.execute(
                 model_versions.update()
@@ -706,6 +696,18 @@ class ModelRegistry:
 
 def _no_model(name: str) -> NotFoundError:
     return NotFoundError(f"no model named {name!r}; list them with aidot models ls")
+
+
+def _updates(
+    current_tags: Mapping[str, str], description: str | None, tags: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The columns an update writes: the description if given, tags merged into the old."""
+    values: dict[str, Any] = {"updated_at": now_ms()}
+    if description is not None:
+        values["description"] = description
+    if tags is not None:
+        values["tags"] = tags_json({**current_tags, **tags})
+    return values
 
 
 def _sort_value(version: ModelVersion, key: str) -> Any:

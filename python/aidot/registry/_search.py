@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aidot._filters import split_comparisons
 from aidot.errors import InvalidFilterError
 
 _TOKEN = re.compile(
@@ -72,28 +73,15 @@ def parse(text: str | None, attributes: tuple[str, ...]) -> list[Clause]:
     """The clauses of ``text``; raises :class:`InvalidFilterError` naming what is wrong."""
     if text is None or not text.strip():
         return []
-    tokens = _tokenize(text)
-    clauses = []
-    i = 0
-    while i < len(tokens):
-        if len(tokens) - i < 3:
-            raise _error(text, "a comparison needs KEY OP VALUE")
-        (kind1, key), (kind2, op), (kind3, raw) = tokens[i : i + 3]
-        if kind1 != "key":
-            raise _error(text, f"expected an attribute, tags.KEY or metrics.KEY, got {key!r}")
-        if kind2 != "op":
-            raise _error(text, f"expected a comparison operator after {key}, got {op!r}")
-        if kind3 not in ("string", "number"):
-            raise _error(text, f"expected a number or a quoted string after {op}, got {raw!r}")
-        clauses.append(_clause(text, key, op.upper(), kind3, raw, attributes=attributes))
-        i += 3
-        if i < len(tokens):
-            if tokens[i] != ("key", "and"):
-                raise _error(text, f"expected 'and' between comparisons, got {tokens[i][1]!r}")
-            i += 1
-            if i == len(tokens):
-                raise _error(text, "the filter ends with 'and'")
-    return clauses
+    comparisons = split_comparisons(
+        _tokenize(text),
+        lambda problem: _error(text, problem),
+        "an attribute, tags.KEY or metrics.KEY",
+    )
+    return [
+        _clause(text, key, op, kind, raw, attributes=attributes)
+        for key, op, kind, raw in comparisons
+    ]
 
 
 def matches(clauses: list[Clause], fields: Callable[[str], Any]) -> bool:
@@ -153,14 +141,15 @@ def _tokenize(text: str) -> list[tuple[str, str]]:
         if match is None or match.end() == position:
             raise _error(text, f"cannot read {text[position:].strip()[:30]!r}")
         position = match.end()
-        kind = next(k for k in ("key", "op", "string", "number") if match.group(k) is not None)
-        value = match.group(kind)
-        if kind == "key":
+        group = next(g for g in ("key", "op", "string", "number") if match.group(g) is not None)
+        value = match.group(group)
+        kind = "ident" if group == "key" else group
+        if kind == "ident":
             prefix, dot, rest = value.partition(".")
             if dot and rest[:1] in '`"':
                 value = f"{prefix}.{rest[1:-1]}"
             if value.lower() == "and":
-                value = "and"
+                kind, value = "and", "and"
             elif value.upper() in ("LIKE", "ILIKE"):
                 kind = "op"
         tokens.append((kind, value))

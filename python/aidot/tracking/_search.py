@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from aidot._filters import split_comparisons
 from aidot.errors import InvalidFilterError
 from aidot.store._schema import metric_series, params, runs, tags
 
@@ -68,28 +69,15 @@ def parse_filter(text: str | None) -> list[Clause]:
     """The clauses of a filter string; raises :class:`InvalidFilterError` on bad syntax."""
     if text is None or not text.strip():
         return []
-    tokens = _tokenize(text)
+    comparisons = split_comparisons(
+        _tokenize(text),
+        lambda problem: _error(text, problem),
+        "ENTITY.KEY",
+    )
     clauses = []
-    i = 0
-    while i < len(tokens):
-        if len(tokens) - i < 3:
-            raise _error(text, "a comparison needs ENTITY.KEY OP VALUE")
-        (kind1, ident), (kind2, op), (kind3, value) = tokens[i : i + 3]
-        if kind1 != "ident":
-            raise _error(text, f"expected metrics./params./tags./attributes.KEY, got {ident!r}")
-        if kind2 != "op":
-            raise _error(text, f"expected a comparison operator after {ident}, got {op!r}")
-        if kind3 not in ("string", "number"):
-            raise _error(text, f"expected a number or a quoted string after {op}, got {value!r}")
+    for ident, op, kind, raw in comparisons:
         entity, key = ident.split(".", 1)
-        clauses.append(_clause(text, entity, key, op.upper(), kind=kind3, raw=value))
-        i += 3
-        if i < len(tokens):
-            if tokens[i][0] != "and":
-                raise _error(text, f"expected 'and' between comparisons, got {tokens[i][1]!r}")
-            i += 1
-            if i == len(tokens):
-                raise _error(text, "the filter ends with 'and'")
+        clauses.append(_clause(text, entity, key, op, kind=kind, raw=raw))
     return clauses
 
 

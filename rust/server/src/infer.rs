@@ -7,7 +7,10 @@ use aidot_core::serving::{
     DataType, ErrorKind, LoadedModel, Priority, RowError, RowOutput, RowRequest, RowShape,
     SubmitError,
 };
+use std::future::Future;
+
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -19,6 +22,30 @@ pub struct Rows {
     pub data: Vec<Vec<u8>>,
     pub priority: Priority,
     pub timeout: Option<Duration>,
+}
+
+/// Answers a request for `model` with `handle`, counting a failure against the model; an
+/// unknown model answers its 404.
+pub async fn answer<F, Fut>(
+    state: &AppState,
+    model: Result<Arc<LoadedModel>, ApiError>,
+    handle: F,
+) -> Response
+where
+    F: FnOnce(Arc<LoadedModel>) -> Fut,
+    Fut: Future<Output = Result<Response, ApiError>>,
+{
+    let model = match model {
+        Ok(model) => model,
+        Err(err) => return err.into_response(),
+    };
+    match handle(Arc::clone(&model)).await {
+        Ok(response) => response,
+        Err(err) => {
+            state.count(Some(&model), &err);
+            err.into_response()
+        }
+    }
 }
 
 /// How many times a request follows a hot swap before giving up (each swap closes the model it

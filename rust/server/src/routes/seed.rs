@@ -62,31 +62,24 @@ async fn predict(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let model = match state.model(&name, None) {
-        Ok(model) => model,
-        Err(err) => return err.into_response(),
-    };
-    match predict_rows(&state, &model, &headers, body, started).await {
-        Ok(response) => response,
-        Err(err) => {
-            state.count(Some(&model), &err);
-            err.into_response()
-        }
-    }
+    infer::answer(&state, state.model(&name, None), |model| {
+        predict_rows(&state, model, headers, body, started)
+    })
+    .await
 }
 
 async fn predict_rows(
     state: &AppState,
-    model: &Arc<LoadedModel>,
-    headers: &HeaderMap,
+    model: Arc<LoadedModel>,
+    headers: HeaderMap,
     body: Body,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let bytes = read(state, headers, body).await?;
+    let bytes = read(state, &headers, body).await?;
     let request: PredictRequest = parse_json(&bytes)?;
-    let rows = feature_rows(model, &request)?;
+    let rows = feature_rows(&model, &request)?;
     let row_count = rows.data.len();
-    let (model, outputs) = infer::run(state, Arc::clone(model), &rows).await?;
+    let (model, outputs) = infer::run(state, model, &rows).await?;
 
     let mut out =
         Vec::with_capacity(64 + outputs.iter().map(|o| o.bytes().len() * 3).sum::<usize>());

@@ -31,25 +31,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route("/v2/health/ready", get(ready))
         .route("/v2/models/stats", get(all_stats))
         .route("/v2/models/{name}", get(metadata))
-        .route(
-            "/v2/models/{name}/versions/{version}",
-            get(metadata_version),
-        )
+        .route("/v2/models/{name}/versions/{version}", get(metadata))
         .route("/v2/models/{name}/ready", get(model_ready))
         .route(
             "/v2/models/{name}/versions/{version}/ready",
-            get(model_ready_version),
+            get(model_ready),
         )
         .route("/v2/models/{name}/infer", post(infer))
-        .route(
-            "/v2/models/{name}/versions/{version}/infer",
-            post(infer_version),
-        )
+        .route("/v2/models/{name}/versions/{version}/infer", post(infer))
         .route("/v2/models/{name}/stats", get(stats))
-        .route(
-            "/v2/models/{name}/versions/{version}/stats",
-            get(stats_version),
-        )
+        .route("/v2/models/{name}/versions/{version}/stats", get(stats))
         .route("/v2/repository/index", post(repository_index))
         .route("/v2/repository/models/{name}/load", post(repository_load))
         .route(
@@ -92,35 +83,27 @@ fn metadata_of(model: &LoadedModel) -> Value {
     })
 }
 
-async fn metadata(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    state
-        .model(&name, None)
+/// A model route's path: the name, and the version when the route has one.
+#[derive(Deserialize)]
+struct ModelPath {
+    name: String,
+    #[serde(default)]
+    version: Option<String>,
+}
+
+impl ModelPath {
+    fn lookup(&self, state: &AppState) -> Result<Arc<LoadedModel>, ApiError> {
+        state.model(&self.name, self.version.as_deref())
+    }
+}
+
+async fn metadata(State(state): State<Arc<AppState>>, Path(path): Path<ModelPath>) -> Response {
+    path.lookup(&state)
         .map_or_else(IntoResponse::into_response, |m| json_ok(&metadata_of(&m)))
 }
 
-async fn metadata_version(
-    State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    state
-        .model(&name, Some(&version))
-        .map_or_else(IntoResponse::into_response, |m| json_ok(&metadata_of(&m)))
-}
-
-async fn model_ready(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    state
-        .model(&name, None)
-        .map_or_else(IntoResponse::into_response, |m| {
-            json_ok(&json!({ "name": m.info.name, "ready": true }))
-        })
-}
-
-async fn model_ready_version(
-    State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    state
-        .model(&name, Some(&version))
+async fn model_ready(State(state): State<Arc<AppState>>, Path(path): Path<ModelPath>) -> Response {
+    path.lookup(&state)
         .map_or_else(IntoResponse::into_response, |m| {
             json_ok(&json!({ "name": m.info.name, "ready": true }))
         })
@@ -155,56 +138,30 @@ struct RequestedOutput {
 
 async fn infer(
     State(state): State<Arc<AppState>>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    infer_any(state, name, None, headers, body).await
-}
-
-async fn infer_version(
-    State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    infer_any(state, name, Some(version), headers, body).await
-}
-
-async fn infer_any(
-    state: Arc<AppState>,
-    name: String,
-    version: Option<String>,
+    Path(path): Path<ModelPath>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    let model = match state.model(&name, version.as_deref()) {
-        Ok(model) => model,
-        Err(err) => return err.into_response(),
-    };
-    match infer_rows(&state, &model, &headers, body, started).await {
-        Ok(response) => response,
-        Err(err) => {
-            state.count(Some(&model), &err);
-            err.into_response()
-        }
-    }
+    infer::answer(&state, path.lookup(&state), |model| {
+        infer_rows(&state, model, headers, body, started)
+    })
+    .await
 }
 
 async fn infer_rows(
     state: &AppState,
-    model: &Arc<LoadedModel>,
-    headers: &HeaderMap,
+    model: Arc<LoadedModel>,
+    headers: HeaderMap,
     body: Body,
     started: Instant,
 ) -> Result<Response, ApiError> {
-    let bytes = read(state, headers, body).await?;
-    let (json_part, mut binary) = split_binary(headers, &bytes)?;
+    let bytes = read(state, &headers, body).await?;
+    let (json_part, mut binary) = split_binary(&headers, &bytes)?;
     let request: InferRequest = parse_json(json_part)?;
-    let rows = input_rows(model, &request, &mut binary)?;
+    let rows = input_rows(&model, &request, &mut binary)?;
     let row_count = rows.data.len();
-    let (model, outputs) = infer::run(state, Arc::clone(model), &rows).await?;
+    let (model, outputs) = infer::run(state, model, &rows).await?;
     let (dtype, shape, data) = concat(&outputs)?;
 
     let output_spec_name = model
@@ -510,20 +467,8 @@ async fn all_stats(State(state): State<Arc<AppState>>) -> Response {
     json_ok(&json!({ "model_stats": all }))
 }
 
-async fn stats(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Response {
-    state
-        .model(&name, None)
-        .map_or_else(IntoResponse::into_response, |m| {
-            json_ok(&json!({ "model_stats": [stats_of(&m)] }))
-        })
-}
-
-async fn stats_version(
-    State(state): State<Arc<AppState>>,
-    Path((name, version)): Path<(String, String)>,
-) -> Response {
-    state
-        .model(&name, Some(&version))
+async fn stats(State(state): State<Arc<AppState>>, Path(path): Path<ModelPath>) -> Response {
+    path.lookup(&state)
         .map_or_else(IntoResponse::into_response, |m| {
             json_ok(&json!({ "model_stats": [stats_of(&m)] }))
         })
