@@ -337,3 +337,22 @@ def test_slow_clients_are_cut_off_without_stalling_others(linear: Linear) -> Non
         slow_headers.close()
         assert server.metrics()["lin"].errors["bad_request"] == 1
     repository.close()
+
+
+def test_a_server_dropped_while_requests_run_lets_them_finish() -> None:
+    import gc
+
+    model = Gate()
+    repository = ModelRepository()
+    repository.load("gate", model, warmup=False)
+    server = serve(repository)
+    url = server.url
+    pending = ThreadPoolExecutor(1).submit(predict, url, "gate", [[1, 2, 3, 4]])
+    assert model.entered.wait(10)
+    threading.Timer(0.3, model.opened.set).start()
+    del server
+    gc.collect()  # stops the server; the model's batch still gets the GIL it needs
+    assert pending.result(10).status == 200
+    with pytest.raises(ConnectionRefusedError):
+        request(f"{url}/healthz", timeout=2)
+    repository.close()

@@ -255,6 +255,21 @@ pub(crate) struct PyServer {
     port: u16,
 }
 
+impl Drop for PyServer {
+    /// A server dropped while running (garbage collected, or left at exit) stops with the GIL
+    /// released: its in-flight requests need the models, and the models need the GIL.
+    fn drop(&mut self) {
+        let server = self
+            .inner
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(mut server) = server {
+            Python::attach(|py| py.detach(move || server.stop()));
+        }
+    }
+}
+
 #[pymethods]
 impl PyServer {
     #[new]
