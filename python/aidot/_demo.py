@@ -25,6 +25,22 @@ EMBEDDINGS_MIB = 48
 
 
 @dataclass(frozen=True)
+class ServingReport:
+    """The registered model served over HTTP and driven by concurrent clients."""
+
+    url: str
+    requests: int
+    connections: int
+    seconds: float
+    agreement: float
+    """Share of requests whose answer matches the model called in-process."""
+    p50_ms: float
+    p99_ms: float
+    batch_size_mean: float
+    errors: int
+
+
+@dataclass(frozen=True)
 class TrainingReport:
     """The tracked training run of the demo."""
 
@@ -178,12 +194,74 @@ def predict_logistic(arrays: dict[str, Any], batch: Any) -> Any:
     return logits > 0
 
 
+def serve_model(
+    ws: Workspace, data_folder: Path, model_uri: str, requests: int = 2000, connections: int = 16
+) -> ServingReport:
+    """Loads the Production model into the workspace's repository, starts the HTTP server on
+    loopback and sends ``requests`` one-row requests from ``connections`` concurrent clients."""
+    import http.client
+    import json
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from aidot.serving import serve
+
+    shard = sorted((data_folder / "shards").glob("part-0*.csv"))[0]
+    rows = np.loadtxt(shard, delimiter=",", skiprows=1, ndmin=2)[:, :3]
+    expected = ws.registry.load_model(model_uri).predict(rows)
+    name = model_uri.removeprefix("models:/").split("/")[0]
+    ws.repository.load(name, f"models:/{name}@Production")
+    with serve(ws.repository) as server:
+
+        def client(worker: int) -> tuple[int, int]:
+            agree = failed = 0
+            connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+            for i in range(worker, requests, connections):
+                body = json.dumps({"features": [rows[i % len(rows)].tolist()]})
+                connection.request(
+                    "POST",
+                    f"/api/inference/predict/{name}",
+                    body,
+                    {"Content-Type": "application/json"},
+                )
+                reply = connection.getresponse()
+                payload = reply.read()
+                if reply.status != 200:
+                    failed += 1
+                    continue
+                answer = json.loads(payload)["predictions"][0][0]
+                agree += int(bool(answer) == bool(expected[i % len(rows)]))
+            connection.close()
+            return agree, failed
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(connections) as pool:
+            results = list(pool.map(client, range(connections)))
+        seconds = time.perf_counter() - started
+        metrics = ws.repository.metrics(name)
+        url = server.url
+    ws.repository.unload(name)
+    return ServingReport(
+        url=url,
+        requests=requests,
+        connections=connections,
+        seconds=seconds,
+        agreement=sum(a for a, _ in results) / requests,
+        p50_ms=metrics.end_to_end.p50_ms,
+        p99_ms=metrics.end_to_end.p99_ms,
+        batch_size_mean=metrics.batch_size_mean,
+        errors=sum(f for _, f in results),
+    )
+
+
 def run(
     ws: Workspace,
     data_folder: Path,
     step: Callable[[str], None],
     progress_for: Callable[[str], ProgressCallback],
-) -> tuple[list[VersionReport], TrainingReport]:
+) -> tuple[list[VersionReport], TrainingReport, ServingReport]:
     """Runs the demo; ``step`` announces each stage, ``progress_for(label)`` makes a callback."""
     step("generating a dataset folder")
     files = generate_dataset(data_folder)
@@ -195,11 +273,13 @@ def run(
     v2 = put_version(ws, "demo", files, progress_for("v2"))
     step("training a logistic regression on demo@v2, tracked as a run with checkpoints")
     training = train_tracked(ws, data_folder, v2.name)
+    step("serving the Production model over HTTP and sending it 2,000 concurrent requests")
+    serving = serve_model(ws, data_folder, training.model_uri)
     step("verifying every blob")
     report = ws.blobs.verify()
     if not report.ok:
         raise RuntimeError(f"verification found damaged blobs: {report.corrupt}")
-    return [v1, v2], training
+    return [v1, v2], training, serving
 
 
 def default_data_folder(ws: Workspace) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -90,6 +91,13 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
     assert len({e.digest for e in v2.files.values()}) == 1_500 + 100 + 1 + 1  # labels once
     assert ws.blobs.verify().ok
     assert "trained on" in proc.stdout
+    served = re.search(
+        r"(\d[\d,]*) requests .* (\d+) errors, answers agree .* on ([\d.]+)%", proc.stdout
+    )
+    assert served, proc.stdout
+    assert served.group(1) == "2,000"
+    assert served.group(2) == "0"
+    assert float(served.group(3)) == 100.0
     (trained,) = ws.tracker.search_runs("demo")
     assert trained.params["epochs"] == "300"
     assert trained.metrics["accuracy"] > 0.9

@@ -58,7 +58,7 @@ def demo_command(workspace: Path | None, keep: bool) -> None:
 
                 return update
 
-            reports, training = _demo.run(
+            reports, training, serving = _demo.run(
                 ws,
                 _demo.default_data_folder(ws),
                 step=lambda text: bars.console.print(f"[cyan]>[/] {text}"),
@@ -94,6 +94,14 @@ def demo_command(workspace: Path | None, keep: bool) -> None:
         console.print(
             f"registered as {training.model_uri} in Production; loaded back from the registry "
             f"it agrees with training on {100 * training.served_agreement:.1f}% of the rows"
+        )
+        console.print(
+            f"served at {serving.url}: {serving.requests:,} requests from "
+            f"{serving.connections} concurrent clients in {serving.seconds:.2f} s "
+            f"({serving.requests / serving.seconds:,.0f} req/s), p50 {serving.p50_ms:.2f} ms, "
+            f"p99 {serving.p99_ms:.2f} ms in the server, mean batch "
+            f"{serving.batch_size_mean:.1f} rows, {serving.errors} errors, answers agree with "
+            f"the model in-process on {100 * serving.agreement:.1f}% of the requests"
         )
         if temporary and not keep:
             console.print("[dim]workspace removed (use --keep or --workspace DIR to keep it)[/]")
