@@ -159,16 +159,6 @@ pub enum RowError {
     Closed,
 }
 
-impl RowError {
-    /// The error counter this failure belongs to.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::Model(_) | Self::Closed => ErrorKind::Model,
-            Self::Timeout(_) => ErrorKind::Timeout,
-        }
-    }
-}
-
 /// Why a row could not be queued.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
