@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from aidot.errors import InvalidArgumentError
-
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
+from aidot import _names
 
 
 @dataclass(frozen=True)
@@ -18,12 +16,7 @@ class VersionRef:
 
 
 def check_name(name: str, what: str = "dataset name") -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise InvalidArgumentError(
-            f"{what} {name!r} must start with a letter or digit and use only letters, digits, "
-            "'_', '.' and '-' (at most 255 characters)"
-        )
-    return name
+    return _names.check_name(name, what)
 
 
 def parse(ref: str) -> VersionRef:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from aidot import _names
 from aidot.errors import InvalidArgumentError
 
 STAGES = ("Development", "Staging", "Production", "Archived")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,254}")
 
 ALLOWED: dict[str, tuple[str, ...]] = {
     "Development": ("Staging", "Production", "Archived"),
@@ -31,12 +30,7 @@ class ModelRef:
 
 
 def check_name(value: str, what: str = "model name") -> str:
-    if not isinstance(value, str) or not _NAME.fullmatch(value):
-        raise InvalidArgumentError(
-            f"{what} {value!r} must start with a letter or digit and use only letters, digits, "
-            "'_', '.' and '-' (at most 255 characters)"
-        )
-    return value
+    return _names.check_name(value, what)
 
 
 def stage_name(value: str) -> str | None:
