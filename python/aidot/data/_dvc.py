@@ -503,7 +503,7 @@ class DataVersionControl:
     ) -> DatasetVersion:
         import sqlalchemy as sa
 
-        from aidot.store._metadata_store import insert_blob_refs
+        from aidot.store._metadata_store import insert_blob_refs, latest_number
         from aidot.store._schema import dataset_versions, datasets
 
         manifest_digest = self._blobs.put_bytes(manifest)
@@ -515,14 +515,9 @@ class DataVersionControl:
                 is None
             ):
                 conn.execute(datasets.insert(), [{"name": name, "created_at": now}])
-            number = (
-                conn.execute(
-                    sa.select(sa.func.max(dataset_versions.c.version)).where(
-                        dataset_versions.c.dataset == name
-                    )
-                ).scalar()
-                or 0
-            ) + 1
+            number = 1 + latest_number(
+                conn, dataset_versions.c.version, dataset_versions.c.dataset, name
+            )
             conn.execute(
                 dataset_versions.insert(),
                 [

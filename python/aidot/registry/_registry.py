@@ -91,18 +91,15 @@ class ModelRegistry:
         """A model by name."""
         import sqlalchemy as sa
 
+        from aidot.store._metadata_store import latest_number
         from aidot.store._schema import model_versions, models
 
         with self._store.read() as conn:
             row = conn.execute(sa.select(models).where(models.c.name == name)).first()
             if row is None:
                 raise _no_model(name)
-            latest = conn.execute(
-                sa.select(sa.func.max(model_versions.c.version)).where(
-                    model_versions.c.name == name
-                )
-            ).scalar()
-        return to_model(row, latest or 0)
+            latest = latest_number(conn, model_versions.c.version, model_versions.c.name, name)
+        return to_model(row, latest)
 
     def list_models(self) -> builtins.list[RegisteredModel]:
         """Every model, by name, with its latest version number."""
@@ -269,7 +266,7 @@ class ModelRegistry:
         resort should a database not honour the lock."""
         import sqlalchemy as sa
 
-        from aidot.store._metadata_store import insert_blob_refs
+        from aidot.store._metadata_store import insert_blob_refs, latest_number
         from aidot.store._schema import model_versions, models
 
         for attempt in range(_ALLOCATION_ATTEMPTS):
@@ -281,14 +278,9 @@ class ModelRegistry:
                         sa.select(models.c.name).where(models.c.name == name).with_for_update()
                     )
                     now = now_ms()
-                    number = (
-                        conn.execute(
-                            sa.select(sa.func.max(model_versions.c.version)).where(
-                                model_versions.c.name == name
-                            )
-                        ).scalar()
-                        or 0
-                    ) + 1
+                    number = 1 + latest_number(
+                        conn, model_versions.c.version, model_versions.c.name, name
+                    )
                     replaces = latest_in(conn, name, "Production")
                     conn.execute(
                         model_versions.insert(),

@@ -34,6 +34,17 @@ def insert_blob_refs(conn: sa.Connection, owner: str, digests: Iterable[str]) ->
     return len(new)
 
 
+def latest_number(
+    conn: sa.Connection, number: sa.Column[int], key: sa.Column[str], value: str
+) -> int:
+    """The highest ``number`` among rows whose ``key`` is ``value`` (a dataset's or a model's
+    latest version), 0 when there are none. Inside a write transaction that holds the parent row
+    locked, ``+ 1`` is the next number no other writer can take."""
+    import sqlalchemy as sa
+
+    return int(conn.execute(sa.select(sa.func.max(number)).where(key == value)).scalar() or 0)
+
+
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[tuple[object, ...]]) -> None:
     """Inserts rows (values for every column, in table order) with the driver's own
     ``executemany``: for 50,000 rows SQLAlchemy's per-row parameter handling cost more than
