@@ -179,9 +179,8 @@ class ModelRepository:
 
             ref = parse(model)
             uri = f"models:/{ref.name}@{follow}" if follow else model
-            version = self.registry.resolve(uri)
-            servable = self.registry.load_model(version.uri, trust=trust)
-            return servable, str(version.version), version.uri
+            servable = self.registry.load_model(uri, trust=trust)  # resolves the URI once
+            return servable, str(servable.version), f"models:/{servable.name}/{servable.version}"
         if follow:
             raise InvalidArgumentError(
                 f"follow={follow!r} needs a models:/ URI to follow, not a model object"
