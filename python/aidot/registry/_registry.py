@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import functools
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,12 +126,7 @@ class ModelRegistry:
         ``tags.KEY``: ``"name LIKE 'churn%' and tags.team = 'growth'"``), by name. A filter
         that does not parse raises :class:`~aidot.errors.InvalidFilterError`."""
         clauses = _search.parse(filter, _search.MODEL_ATTRIBUTES)
-
-        def fields(model: RegisteredModel) -> Callable[[str], Any]:
-            return lambda key: _field(model, key)
-
-        found = [m for m in self.list_models() if _search.matches(clauses, fields(m))]
-        return found[:max_results]
+        return _search.select(self.list_models(), clauses, [], max_results)
 
     def search_versions(
         self,
@@ -160,18 +154,8 @@ class ModelRegistry:
             aliases = all_aliases(conn)
             rows = conn.execute(query).all()
         versions = [to_version(r, aliases.get((r.name, r.version), [])) for r in rows]
-
-        def fields(version: ModelVersion) -> Callable[[str], Any]:
-            return lambda key: _field(version, key)
-
-        found = [v for v in versions if _search.matches(clauses, fields(v))]
-        found.sort(key=lambda v: (v.name, -v.version))
-        for key, ascending in reversed(order):  # stable sorts, last key first
-            present = [v for v in found if _field(v, key) is not None]
-            missing = [v for v in found if _field(v, key) is None]  # last either way
-            present.sort(key=functools.partial(_sort_value, key=key), reverse=not ascending)
-            found = present + missing
-        return found[:max_results]
+        versions.sort(key=lambda v: (v.name, -v.version))  # the order ties keep
+        return _search.select(versions, clauses, order, max_results)
 
     def update_model(
         self,
@@ -700,22 +684,3 @@ def _updates(
     if tags is not None:
         values["tags"] = tags_json({**current_tags, **tags})
     return values
-
-
-def _sort_value(version: ModelVersion, key: str) -> Any:
-    value = _field(version, key)
-    return ",".join(value) if isinstance(value, list) else value
-
-
-def _field(item: RegisteredModel | ModelVersion, key: str) -> Any:
-    """The value a search key names on a model or a version."""
-    if key.startswith("tags."):
-        return item.tags.get(key[5:])
-    if key.startswith("metrics."):
-        return item.metrics.get(key[8:]) if isinstance(item, ModelVersion) else None
-    if isinstance(item, ModelVersion):
-        if key == "format":
-            return item.source.get("format")
-        if key == "alias":
-            return item.aliases
-    return getattr(item, key, None)

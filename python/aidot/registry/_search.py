@@ -11,13 +11,17 @@ thousands of versions, not millions, and tags and metrics are JSON.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from aidot._filters import split_comparisons
 from aidot.errors import InvalidFilterError
+from aidot.registry._types import ModelVersion, RegisteredModel
+
+Item = TypeVar("Item", RegisteredModel, ModelVersion)
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -84,9 +88,40 @@ def parse(text: str | None, attributes: tuple[str, ...]) -> list[Clause]:
     ]
 
 
-def matches(clauses: list[Clause], fields: Callable[[str], Any]) -> bool:
-    """Whether every clause holds for the object whose values ``fields(key)`` gives."""
-    return all(clause.matches(fields(clause.key)) for clause in clauses)
+def select(
+    items: Sequence[Item],
+    clauses: list[Clause],
+    order: list[tuple[str, bool]],
+    max_results: int,
+) -> list[Item]:
+    """The items every clause holds for, ordered by ``order`` (stable: ties keep the items'
+    order; items without a value for a key come last either way), at most ``max_results``."""
+    found = [item for item in items if all(c.matches(field(item, c.key)) for c in clauses)]
+    for key, ascending in reversed(order):  # stable sorts, last key first
+        present = [item for item in found if field(item, key) is not None]
+        missing = [item for item in found if field(item, key) is None]
+        present.sort(key=functools.partial(_sort_value, key=key), reverse=not ascending)
+        found = present + missing
+    return found[:max_results]
+
+
+def field(item: RegisteredModel | ModelVersion, key: str) -> Any:
+    """The value a search key names on a model or a version."""
+    if key.startswith("tags."):
+        return item.tags.get(key[5:])
+    if key.startswith("metrics."):
+        return item.metrics.get(key[8:]) if isinstance(item, ModelVersion) else None
+    if isinstance(item, ModelVersion):
+        if key == "format":
+            return item.source.get("format")
+        if key == "alias":
+            return item.aliases
+    return getattr(item, key, None)
+
+
+def _sort_value(item: RegisteredModel | ModelVersion, key: str) -> Any:
+    value = field(item, key)
+    return ",".join(value) if isinstance(value, list) else value
 
 
 def parse_order_by(items: list[str] | None, attributes: tuple[str, ...]) -> list[tuple[str, bool]]:
