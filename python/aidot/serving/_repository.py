@@ -295,7 +295,7 @@ class ModelRepository:
             try:
                 self.load(
                     name,
-                    current.uri,
+                    entry.follow,  # the stage or alias, resolved again by load
                     follow=label,
                     max_batch_size=settings.max_batch_size,
                     max_delay_ms=settings.max_delay_ms,
