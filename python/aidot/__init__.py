@@ -19,6 +19,7 @@ from aidot._fluent import (
     set_tags,
     start_run,
 )
+from aidot._studies import create_study, delete_study, get_all_study_names, load_study
 from aidot.blobs import BlobStore
 from aidot.checkpoints import CheckpointManager
 from aidot.monitoring import Callback, EarlyStopping, TrainingMonitor
@@ -34,9 +35,13 @@ __all__ = [
     "Workspace",
     "__version__",
     "active_run",
+    "create_study",
     "default_workspace",
+    "delete_study",
     "end_run",
     "errors",
+    "get_all_study_names",
+    "load_study",
     "log_metric",
     "log_metrics",
     "log_param",

@@ -10,6 +10,8 @@
     ├── InvalidArgumentError          (also ValueError)
     │   ├── InvalidDigestError        not a BLAKE3 hex digest
     │   ├── InvalidFilterError        a search filter or order-by that does not parse
+    │   ├── InvalidDistributionError  an empty or inverted range, log scale with a bound <= 0
+    │   ├── DistributionConflictError a parameter suggested again with another distribution
     │   ├── SignatureMismatchError    a batch that does not fit a model's signature
     │   ├── TrustRequiredError        loading a pickled model without trust=True
     │   ├── UnsupportedModelError     an object no model format can save
@@ -22,6 +24,11 @@
     │   ├── RemoteError               a remote (S3, a folder) failed or lacks a blob
     │   └── StoreUnavailableError     the database cannot be reached right now
     ├── CancelledError                a long call was cancelled; nothing partial is visible
+    ├── TuningError                   hyperparameter tuning could not go on
+    │   ├── GridExhaustedError        every point of a grid search is taken
+    │   └── TrialFinishedError        a trial was finished already (by its worker or its
+    │                                 expired heartbeat) and cannot change any more
+    ├── TrialPruned                   raised by an objective to stop a hopeless trial
     └── ServingError                  serving a model failed
         ├── ServerStartError          (also OSError) the server could not bind or start
         ├── QueueFullError            a model's queue is full; retry later
@@ -40,9 +47,12 @@ __all__ = [
     "AlreadyExistsError",
     "BlobNotFoundError",
     "CancelledError",
+    "DistributionConflictError",
+    "GridExhaustedError",
     "IntegrityError",
     "InvalidArgumentError",
     "InvalidDigestError",
+    "InvalidDistributionError",
     "InvalidFilterError",
     "ModelExecutionError",
     "ModelUnloadedError",
@@ -60,7 +70,10 @@ __all__ = [
     "SignatureMismatchError",
     "StorageError",
     "StoreUnavailableError",
+    "TrialFinishedError",
+    "TrialPruned",
     "TrustRequiredError",
+    "TuningError",
     "UnsupportedModelError",
 ]
 
@@ -95,6 +108,16 @@ class InvalidDigestError(InvalidArgumentError):
 
 class InvalidFilterError(InvalidArgumentError):
     """A ``search_runs`` filter or order-by clause that does not parse."""
+
+
+class InvalidDistributionError(InvalidArgumentError):
+    """A search-space distribution that holds no value (an empty or inverted range, a step
+    wider than the range, no categorical choices) or a log scale with a bound at or below 0."""
+
+
+class DistributionConflictError(InvalidArgumentError):
+    """A parameter suggested again, in the same trial or the same study, with a distribution
+    of another kind (float vs int vs categorical) or other choices."""
 
 
 class SignatureMismatchError(InvalidArgumentError):
@@ -146,6 +169,23 @@ class StoreUnavailableError(StorageError):
 
 class CancelledError(AidotError):
     """A long call was cancelled; it made nothing partial visible."""
+
+
+class TuningError(AidotError):
+    """Hyperparameter tuning could not go on."""
+
+
+class GridExhaustedError(TuningError):
+    """Every point of a grid search is taken by a trial (in this process or another worker)."""
+
+
+class TrialFinishedError(TuningError):
+    """A trial was finished already (told, or failed after its worker's heartbeat expired);
+    its state, values and parameters never change once finished."""
+
+
+class TrialPruned(AidotError):  # noqa: N818 - Optuna's name, which objectives already raise
+    """Raise it from an objective (after ``trial.should_prune()``) to end the trial as PRUNED."""
 
 
 class ServingError(AidotError):

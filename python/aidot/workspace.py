@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
     from aidot.serving import ModelRepository
     from aidot.store import MetadataStore
     from aidot.tracking import ExperimentTracker
+    from aidot.tuning import Study, StudyDirection
+    from aidot.tuning.pruners import BasePruner
+    from aidot.tuning.samplers import HyperparameterOptimizer
 
 __all__ = ["Workspace", "default_workspace", "resolve_home"]
 
@@ -102,8 +106,12 @@ class Workspace:
     def tracker(self) -> ExperimentTracker:
         """Experiment tracking on this workspace (see :mod:`aidot.tracking`)."""
         from aidot.tracking import ExperimentTracker
+        from aidot.tracking._liveness import HEARTBEAT_INTERVAL_S
 
-        return ExperimentTracker(self.store, self.blobs, spool_dir=self.home / SPOOL_DIR)
+        interval = float(os.environ.get("AIDOT_HEARTBEAT_INTERVAL", HEARTBEAT_INTERVAL_S))
+        return ExperimentTracker(
+            self.store, self.blobs, spool_dir=self.home / SPOOL_DIR, heartbeat_interval=interval
+        )
 
     @cached_property
     def data(self) -> DataVersionControl:
@@ -127,6 +135,71 @@ class Workspace:
         from aidot.serving import ModelRepository
 
         return ModelRepository(self.registry)
+
+    def create_study(
+        self,
+        study_name: str | None = None,
+        *,
+        direction: StudyDirection | str | None = None,
+        directions: Sequence[StudyDirection | str] | None = None,
+        sampler: HyperparameterOptimizer | None = None,
+        pruner: BasePruner | None = None,
+        load_if_exists: bool = False,
+        experiment: str | None = None,
+        heartbeat_timeout: float | None = None,
+    ) -> Study:
+        """Creates a hyperparameter-tuning study (see :mod:`aidot.tuning`), as
+        ``optuna.create_study``: ``direction`` ``"minimize"`` (default) or ``"maximize"``, or
+        ``directions`` for several objectives; ``sampler`` defaults to
+        :class:`~aidot.tuning.samplers.AutoSampler`, ``pruner`` to
+        :class:`~aidot.tuning.MedianPruner`. The study's tracking run goes in ``experiment``
+        (default: an experiment named after the study). A trial whose worker sends no
+        heartbeat for ``heartbeat_timeout`` seconds (default 60) is marked FAIL."""
+        from aidot.tuning._create import create_study
+
+        return create_study(
+            self,
+            study_name=study_name,
+            direction=direction,
+            directions=directions,
+            sampler=sampler,
+            pruner=pruner,
+            load_if_exists=load_if_exists,
+            experiment=experiment,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+
+    def load_study(
+        self,
+        study_name: str,
+        *,
+        sampler: HyperparameterOptimizer | None = None,
+        pruner: BasePruner | None = None,
+        heartbeat_timeout: float | None = None,
+    ) -> Study:
+        """Opens an existing study (another worker's, or an earlier session's);
+        :class:`~aidot.errors.NotFoundError` when there is none by that name."""
+        from aidot.tuning._create import load_study
+
+        return load_study(
+            self,
+            study_name=study_name,
+            sampler=sampler,
+            pruner=pruner,
+            heartbeat_timeout=heartbeat_timeout,
+        )
+
+    def delete_study(self, study_name: str) -> None:
+        """Deletes a study and its trials; the trials' tracking runs stay."""
+        from aidot.tuning._storage import TrialStore
+
+        TrialStore(self.store).delete_study(study_name)
+
+    def study_names(self) -> list[str]:
+        """The names of the workspace's studies, oldest first."""
+        from aidot.tuning._storage import TrialStore
+
+        return [record.name for record, _ in TrialStore(self.store).list_studies()]
 
     def init(self) -> Workspace:
         """Creates (or checks) both stores now rather than on first use; returns ``self``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -45,7 +45,7 @@ def latest_number(
     return int(conn.execute(sa.select(sa.func.max(number)).where(key == value)).scalar() or 0)
 
 
-def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[tuple[object, ...]]) -> None:
+def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[tuple[object, ...]]) -> None:
     """Inserts rows (values for every column, in table order) with the driver's own
     ``executemany``: for 50,000 rows SQLAlchemy's per-row parameter handling cost more than
     the database's work."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007")
+REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -265,3 +265,48 @@ model_history = sa.Table(
 """Append-only audit of a model: ``event`` is ``created``, ``stage`` (``target`` the new stage,
 ``previous`` the old), ``alias`` (``target`` the alias), ``unalias`` or ``deleted``; who did it
 and why. Answers which version held a stage or alias at any time."""
+
+
+# --- hyperparameter tuning (aidot.tuning) -------------------------------------------------------
+
+studies = sa.Table(
+    "aidot_studies",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False, unique=True),
+    sa.Column("directions", sa.Text, nullable=False),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), nullable=True),
+    sa.Column("user_attrs", sa.Text, nullable=False),
+    sa.Column("system_attrs", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Studies: the objectives' directions (JSON list), the tracking run that is the parent of the
+trials' runs, and attributes as JSON objects."""
+
+trials = sa.Table(
+    "aidot_trials",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("study_id", sa.String(26), sa.ForeignKey("aidot_studies.id"), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("claim", sa.String(64), nullable=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("aidot_runs.id"), nullable=True),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("distributions", sa.Text, nullable=False),
+    sa.Column("fixed_params", sa.Text, nullable=True),
+    sa.Column("objective_values", sa.Text, nullable=True),
+    sa.Column("intermediate", sa.Text, nullable=False),
+    sa.Column("user_attrs", sa.Text, nullable=False),
+    sa.Column("system_attrs", sa.Text, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("completed_at", sa.BigInteger, nullable=True),
+    sa.UniqueConstraint("study_id", "number", name="uq_aidot_trials_number"),
+    sa.UniqueConstraint("study_id", "claim", name="uq_aidot_trials_claim"),
+)
+"""Trials 0, 1, ... of a study. ``params`` maps names to the samplers' internal floats and
+``distributions`` names to their JSON; ``objective_values`` and ``intermediate`` (step ->
+value) are JSON too, so that one row is one trial and reading a study is one query. ``claim``
+is what a sampler reserved for the trial when it was created (a grid point): unique in the
+study, so two workers never take the same one. A RUNNING trial is alive while its run's
+heartbeat is."""

@@ -92,9 +92,15 @@ def _insert_params(
 
 
 def _upsert_tags(conn: sa.Connection, run_id: str, values: dict[str, str]) -> None:
-    conn.execute(tags.delete().where(tags.c.run_id == run_id, tags.c.key.in_(values)))
-    conn.execute(
-        tags.insert(), [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+    if not values:
+        return
+    # One statement on both databases (INSERT ... ON CONFLICT DO UPDATE), not delete + insert.
+    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    conn.exec_driver_sql(
+        f"INSERT INTO {tags.name} (run_id, key, value) "
+        f"VALUES ({placeholder}, {placeholder}, {placeholder}) "
+        "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+        [(run_id, k, v) for k, v in values.items()],
     )
 
 

@@ -17,7 +17,9 @@ from aidot.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
+from aidot.store._metadata_store import bulk_insert
 from aidot.store._schema import experiments, metric_series, params, runs, tags
+from aidot.store._schema import params as params_table
 from aidot.tracking import _ops
 from aidot.tracking._artifacts import ArtifactInfo, ArtifactStore
 from aidot.tracking._context import capture_context
@@ -437,6 +439,50 @@ class ExperimentTracker:
     def _require_run(self, run_id: str) -> None:
         with self._store.read() as conn:
             _require_run(conn, run_id)
+
+    # --- runs whose rows another component writes (tuning trials) --------------------------
+
+    def _adopt_run(self, run_id: str, experiment_id: str) -> Run:
+        """A :class:`Run` for a RUNNING row the caller inserted in its own transaction (a
+        tuning trial's run), kept alive by this tracker's heartbeat."""
+        run = Run(self, run_id, experiment_id)
+        self._activate(run)
+        return run
+
+    def _end_adopted_run(
+        self,
+        conn: sa.Connection,
+        run: Run,
+        *,
+        status: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, Any],
+        end_time: int,
+    ) -> None:
+        """Records, in the caller's transaction, an adopted run's params, tags and end."""
+        wanted = {check_key(k, "param name"): _value_text(k, v) for k, v in params.items()}
+        logged = run._params  # this process made the run: nobody else logged to it
+        for key, value in wanted.items():
+            if key in logged and logged[key] != value:
+                raise _ops.param_conflict(run.id, key, logged[key], value)
+        new = [(run.id, k, v) for k, v in wanted.items() if k not in logged]
+        if new:
+            bulk_insert(conn, params_table, new)
+        tag_text = {check_key(k, "tag name"): _value_text(k, v) for k, v in tags.items()}
+        _ops.apply(conn, _ops.Op("tags", run.id, tag_text))
+        _ops.apply(conn, _ops.Op("end", run.id, [RunStatus(status).value, end_time]))
+
+    def _release_run(self, run: Run) -> None:
+        """Stops the heartbeat of an adopted run whose end was recorded."""
+        with self._active_lock:
+            self._active.pop(run.id, None)
+        run._ended = True
+
+    def _log_metric_to(self, run_id: str, key: str, value: float, step: int) -> None:
+        """Queues a metric point for any run (a study's run, which no process holds open)."""
+        self._writer.add_function()(
+            (run_id, check_key(key, "metric name"), float(value), step, now_ms())
+        )
 
     def _beat(self) -> None:
         with self._active_lock:

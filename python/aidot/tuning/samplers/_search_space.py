@@ -1,0 +1,83 @@
+"""Search spaces that samplers infer from finished trials, and the unit-cube encoding that
+continuous samplers (QMC, GP, CMA-ES) work in."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from aidot.tuning._distributions import (
+    CategoricalDistribution,
+    Distribution,
+    IntDistribution,
+)
+from aidot.tuning._frozen import FrozenTrial, TrialState
+
+
+def intersection_search_space(
+    trials: Iterable[FrozenTrial], *, include_pruned: bool = False
+) -> dict[str, Distribution]:
+    """The parameters every finished trial has, with the same distribution, in name order;
+    single-valued ones are left out (there is nothing to sample)."""
+    states = (TrialState.COMPLETE, TrialState.PRUNED) if include_pruned else (TrialState.COMPLETE,)
+    space: dict[str, Distribution] | None = None
+    for trial in trials:
+        if trial.state not in states:
+            continue
+        if space is None:
+            space = dict(trial.distributions)
+            continue
+        space = {name: d for name, d in space.items() if trial.distributions.get(name) == d}
+    if not space:
+        return {}
+    return {name: space[name] for name in sorted(space) if not space[name].single()}
+
+
+def to_unit(distribution: Distribution, internal: np.ndarray) -> np.ndarray:
+    """Internal values scaled into [0, 1] (log scales taken first; an integer or a category
+    owns the interval around it)."""
+    low, high = _bounds(distribution)
+    values = np.asarray(internal, dtype=float)
+    if _is_log(distribution):
+        values = np.log(values)
+    return (values - low) / (high - low)
+
+
+def from_unit(distribution: Distribution, unit: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_unit`, snapped onto the distribution's values."""
+    low, high = _bounds(distribution)
+    values = low + np.clip(unit, 0.0, 1.0) * (high - low)
+    if _is_log(distribution):
+        values = np.exp(values)
+    return snap(distribution, values)
+
+
+def snap(distribution: Distribution, values: np.ndarray) -> np.ndarray:
+    """Internal values moved onto the nearest value the distribution holds."""
+    if isinstance(distribution, CategoricalDistribution):
+        return np.asarray(np.clip(np.floor(values), 0, len(distribution.choices) - 1))
+    low, high = distribution.low, distribution.high
+    step = distribution.step
+    if step is not None and not distribution.log:
+        values = low + np.round((values - low) / step) * step
+    elif isinstance(distribution, IntDistribution):
+        values = np.round(values)
+    return np.asarray(np.clip(values, low, high))
+
+
+def _is_log(distribution: Distribution) -> bool:
+    return not isinstance(distribution, CategoricalDistribution) and distribution.log
+
+
+def _bounds(distribution: Distribution) -> tuple[float, float]:
+    if isinstance(distribution, CategoricalDistribution):
+        return 0.0, float(len(distribution.choices))
+    low, high = float(distribution.low), float(distribution.high)
+    step = distribution.step  # an int parameter's is 1 or more, a float's may be None
+    half = 0.0 if step is None else 0.5 * step
+    low, high = low - half, high + half
+    if _is_log(distribution):
+        return math.log(low), math.log(high)
+    return low, high

@@ -1,0 +1,197 @@
+"""The Tree-structured Parzen Estimator (TPE), Optuna's default algorithm."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from aidot.errors import InvalidArgumentError
+from aidot.tuning._distributions import Distribution
+from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
+from aidot.tuning.samplers._base import ConstraintsFunc, HyperparameterOptimizer
+from aidot.tuning.samplers._nondominated import nondominated_ranks
+from aidot.tuning.samplers._parzen import ParzenEstimator, default_gamma, default_weights
+from aidot.tuning.samplers._random import RandomSampler, new_seed, trial_rng
+from aidot.tuning.samplers._search_space import intersection_search_space
+
+if TYPE_CHECKING:
+    from aidot.tuning._study import Study
+    from aidot.tuning._trial import Trial
+
+
+class TPESampler(HyperparameterOptimizer):
+    """TPE: splits the finished trials into the best ``gamma(n)`` and the rest, fits a
+    Parzen estimator to each, and picks, among ``n_ei_candidates`` draws from the good one,
+    the point where good is most likely relative to rest.
+
+    ``multivariate=True`` (the default for one objective, as in Optuna 5) models the
+    parameters every trial shares jointly, which follows correlated parameters; parameters
+    that only some trials have (conditional spaces: ``if kind == "svm": ...``) are modelled
+    on their own from the trials that have them. The first ``n_startup_trials`` are random.
+    With ``constant_liar`` (default), trials still running in this process count as bad, so
+    parallel threads spread out instead of all sampling the same point.
+    """
+
+    def __init__(
+        self,
+        *,
+        n_startup_trials: int = 10,
+        n_ei_candidates: int = 24,
+        gamma: Callable[[int], int] | None = None,
+        weights: Callable[[int], np.ndarray] | None = None,
+        prior_weight: float = 1.0,
+        seed: int | None = None,
+        multivariate: bool | None = None,
+        constant_liar: bool = True,
+        constraints_func: ConstraintsFunc | None = None,
+    ) -> None:
+        if n_startup_trials < 0:
+            raise InvalidArgumentError(f"n_startup_trials must be >= 0, got {n_startup_trials}")
+        if n_ei_candidates < 1:
+            raise InvalidArgumentError(f"n_ei_candidates must be >= 1, got {n_ei_candidates}")
+        if prior_weight <= 0:
+            raise InvalidArgumentError(f"prior_weight must be > 0, got {prior_weight}")
+        self._n_startup_trials = n_startup_trials
+        self._n_ei_candidates = n_ei_candidates
+        self._gamma = gamma
+        self._weights = weights or default_weights
+        self._prior_weight = prior_weight
+        self._seed = new_seed(seed)
+        self._random = RandomSampler(seed=self._seed)
+        self._multivariate = multivariate
+        self._constant_liar = constant_liar
+        self.constraints_func = constraints_func
+
+    def reseed_rng(self) -> None:
+        self._seed = new_seed(None)
+        self._random = RandomSampler(seed=self._seed)
+
+    # --- the sampler contract -------------------------------------------------------------
+
+    def infer_relative_search_space(self, study: Study, trial: Trial) -> dict[str, Distribution]:
+        if not self._is_multivariate(study):
+            return {}
+        return intersection_search_space(study.get_trials(deepcopy=False), include_pruned=True)
+
+    def sample_relative(
+        self, study: Study, trial: Trial, search_space: dict[str, Distribution]
+    ) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        return self._sample(study, trial, search_space, salt="relative")
+
+    def sample_independent(
+        self, study: Study, trial: Trial, param_name: str, param_distribution: Distribution
+    ) -> Any:
+        values = self._sample(study, trial, {param_name: param_distribution}, salt=param_name)
+        if not values:
+            return self._random.sample_independent(study, trial, param_name, param_distribution)
+        return values[param_name]
+
+    # --- the algorithm --------------------------------------------------------------------
+
+    def _is_multivariate(self, study: Study) -> bool:
+        if self._multivariate is not None:
+            return self._multivariate
+        return len(study.directions) == 1
+
+    def _sample(
+        self, study: Study, trial: Trial, space: dict[str, Distribution], salt: str
+    ) -> dict[str, Any]:
+        trials = study.get_trials(deepcopy=False)
+        finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+        if len(finished) < self._n_startup_trials:
+            return {}
+        running: list[FrozenTrial] = []
+        if self._constant_liar:
+            running = [t for t in study._running_snapshots() if t.number != trial.number]
+        gamma = self._gamma or (default_gamma if len(study.directions) == 1 else _gamma_multi)
+        below, above = _split(study, finished, gamma(len(finished)))
+        above = above + running
+        below_obs = _observations(below, space)
+        above_obs = _observations(above, space)
+        below_est = ParzenEstimator(
+            below_obs, space, self._weights(len(below_obs)), self._prior_weight
+        )
+        above_est = ParzenEstimator(
+            above_obs, space, self._weights(len(above_obs)), self._prior_weight
+        )
+        rng = trial_rng(self._seed, trial.number, salt)
+        candidates = below_est.sample(rng, self._n_ei_candidates)
+        score = below_est.log_pdf(candidates) - above_est.log_pdf(candidates)
+        best = candidates[int(np.argmax(score))]
+        return {
+            name: d.to_external_repr(float(best[i])) for i, (name, d) in enumerate(space.items())
+        }
+
+
+def _gamma_multi(n: int) -> int:
+    return math.ceil(0.1 * n)
+
+
+def _observations(trials: Sequence[FrozenTrial], space: dict[str, Distribution]) -> np.ndarray:
+    """The internal values of ``space``'s parameters, for the trials that have them all
+    with a distribution of the same kind, in trial order."""
+    names = list(space)
+    rows = []
+    for trial in trials:
+        params = trial.internal_params()
+        try:
+            row = [params[name] for name in names]
+        except KeyError:
+            continue
+        if all(trial.distributions[n].__class__ is space[n].__class__ for n in names):
+            rows.append(row)
+    return np.asarray(rows, dtype=float).reshape(len(rows), len(names))
+
+
+def _split(
+    study: Study, trials: list[FrozenTrial], n_below: int
+) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
+    """The ``n_below`` best trials and the rest, each in trial order: COMPLETE feasible
+    trials by value first, then PRUNED ones (by how far they got, then their last value),
+    then infeasible ones by how much they violate their constraints."""
+    complete, pruned, infeasible = [], [], []
+    for t in trials:
+        if not t.feasible:
+            infeasible.append(t)
+        elif t.state is TrialState.COMPLETE:
+            complete.append(t)
+        else:
+            pruned.append(t)
+    directions = study.directions
+    if len(directions) == 1:
+        sign = -1.0 if directions[0] is StudyDirection.MAXIMIZE else 1.0
+        complete.sort(key=lambda t: sign * t.values[0])  # type: ignore[index]
+    else:
+        complete = _rank_multi(complete, directions)
+    pruned.sort(key=lambda t: _pruned_score(t, directions[0]))
+    infeasible.sort(key=lambda t: sum(c for c in t.system_attrs["constraints"] if c > 0))
+    ordered = complete + pruned + infeasible
+    below = sorted(ordered[:n_below], key=lambda t: t.number)
+    above = sorted(ordered[n_below:], key=lambda t: t.number)
+    return below, above
+
+
+def _pruned_score(trial: FrozenTrial, direction: StudyDirection) -> tuple[float, float]:
+    if not trial.intermediate_values:
+        return (1.0, 0.0)
+    step, value = max(trial.intermediate_values.items())
+    if math.isnan(value):
+        return (-step, math.inf)
+    return (-step, -value if direction is StudyDirection.MAXIMIZE else value)
+
+
+def _rank_multi(trials: list[FrozenTrial], directions: list[StudyDirection]) -> list[FrozenTrial]:
+    """Trials by non-domination rank; ties by the sum of per-objective ranks."""
+    if not trials:
+        return []
+    values = np.array([t.values for t in trials], dtype=float)
+    values *= [-1.0 if d is StudyDirection.MAXIMIZE else 1.0 for d in directions]
+    ranks = nondominated_ranks(values)
+    spread = values.argsort(axis=0).argsort(axis=0).sum(axis=1)
+    order = np.lexsort((spread, ranks))
+    return [trials[i] for i in order]
