@@ -12,6 +12,7 @@ from aidot.cli._init import init_command
 from aidot.cli._models import models_group
 from aidot.cli._serve import serve_command
 from aidot.cli._tracking import experiments_group, runs_group
+from aidot.cli._tune import studies_group, tune_group
 
 __all__ = ["cli", "main"]
 
@@ -30,6 +31,8 @@ cli.add_command(experiments_group)
 cli.add_command(runs_group)
 cli.add_command(models_group)
 cli.add_command(serve_command)
+cli.add_command(tune_group)
+cli.add_command(studies_group)
 
 
 def main() -> None:

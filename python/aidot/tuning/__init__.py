@@ -17,7 +17,7 @@ processes or machines can run ``optimize`` on one study at once.
 """
 
 from aidot.errors import TrialPruned
-from aidot.tuning import pruners, samplers
+from aidot.tuning import plots, pruners, samplers
 from aidot.tuning._distributions import (
     CategoricalDistribution,
     Distribution,
@@ -25,6 +25,7 @@ from aidot.tuning._distributions import (
     IntDistribution,
 )
 from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
+from aidot.tuning._importance import param_importances
 from aidot.tuning._pruning_callback import PruningCallback
 from aidot.tuning._study import Study
 from aidot.tuning._trial import Trial
@@ -79,6 +80,8 @@ __all__ = [
     "Trial",
     "TrialPruned",
     "TrialState",
+    "param_importances",
+    "plots",
     "pruners",
     "samplers",
 ]

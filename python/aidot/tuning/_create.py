@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aidot._ids import new_id, now_ms
 from aidot.errors import AlreadyExistsError, InvalidArgumentError
 from aidot.tuning._frozen import StudyDirection
+from aidot.tuning._specs import pruner_from_spec, pruner_spec, sampler_from_spec, sampler_spec
 from aidot.tuning._storage import StudyRecord, TrialStore
 from aidot.tuning._study import DEFAULT_HEARTBEAT_TIMEOUT_S, Study
 
@@ -58,7 +59,11 @@ def create_study(
         "heartbeat_at": now,
         "context": json.dumps({}),
     }
-    system_attrs: dict[str, Any] = {"heartbeat_timeout": timeout}
+    system_attrs: dict[str, Any] = {
+        "heartbeat_timeout": timeout,
+        "sampler": sampler_spec(chosen_sampler),
+        "pruner": pruner_spec(chosen_pruner),
+    }
     try:
         record = store.create_study(name, wanted, system_attrs, run_row)
     except AlreadyExistsError:
@@ -112,8 +117,10 @@ def _open(
         record,
         trial_store=TrialStore(workspace.store),
         tracker=workspace.tracker,
-        sampler=sampler if sampler is not None else _default_sampler(record.directions),
-        pruner=pruner if pruner is not None else _default_pruner(),
+        sampler=sampler
+        or sampler_from_spec(record.system_attrs.get("sampler"))
+        or _default_sampler(record.directions),
+        pruner=pruner or pruner_from_spec(record.system_attrs.get("pruner")) or _default_pruner(),
         heartbeat_timeout=timeout,
     )
 

@@ -82,7 +82,6 @@ class Study:
         self._live: dict[int, Trial] = {}
         self._last_stale_check = 0.0
         self._stop = False
-        self._best_logged: float | None = None
         self._context = json.dumps(_context())
         self._experiment_id = _experiment_of(tracker, record.run_id)
 
@@ -213,6 +212,16 @@ class Study:
         return [
             t for t in self.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if t.feasible
         ]
+
+    def importance(
+        self, params: Sequence[str] | None = None, *, target_index: int = 0
+    ) -> dict[str, float]:
+        """Each parameter's share of the objective's variance (summing to 1, largest first),
+        from a random-forest surrogate of the COMPLETE trials; needs scikit-learn. See
+        :func:`aidot.tuning.param_importances`."""
+        from aidot.tuning._importance import param_importances
+
+        return param_importances(self, params, target_index=target_index)
 
     def trials_dataframe(self) -> pd.DataFrame:
         """The trials as a pandas DataFrame, one row each, with Optuna's columns (``number``,
@@ -498,22 +507,7 @@ class Study:
         with self._lock:
             self._live.pop(trial.number, None)
             self._store_in_cache(frozen)
-        if state is TrialState.COMPLETE and not self._multi_objective and frozen.feasible:
-            self._log_best(frozen)
         return frozen
-
-    def _log_best(self, trial: FrozenTrial) -> None:
-        """Logs the best value so far on the study's run, at the trial's number as step."""
-        value = trial.values[0]  # type: ignore[index]
-        if self._record.directions[0] is StudyDirection.MAXIMIZE:
-            value = -value
-        with self._lock:
-            if self._best_logged is not None and value >= self._best_logged:
-                return
-            self._best_logged = value
-        if self.run_id is not None:
-            best = trial.values[0]  # type: ignore[index]
-            self._tracker._log_metric_to(self.run_id, "best_value", best, trial.number)
 
     def _save_running(self, trial: Trial) -> None:
         self._trials_db.write_trial(
