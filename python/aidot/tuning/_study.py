@@ -10,7 +10,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,10 @@ class Study:
         self._live: dict[int, Trial] = {}
         self._last_stale_check = 0.0
         self._stop = False
+        # While a sampler draws a trial's parameters, this thread reads the trials as they
+        # were when the trial's parameters began to be drawn: one query per draw, not one per
+        # get_trials call (several per parameter; measured 2 ms per trial at 1,000 trials).
+        self._sampling = threading.local()
         self._context = json.dumps(_context())
         self._experiment_id = _experiment_of(tracker, record.run_id)
 
@@ -157,7 +161,8 @@ class Study:
         import copy
 
         with self._lock:
-            self._refresh()
+            if not getattr(self._sampling, "active", False):
+                self._refresh()
             found = [t for t in self._cache if t is not None]
         if states is not None:
             found = [t for t in found if t.state in states]
@@ -267,7 +272,9 @@ class Study:
         trial = Trial(self, new, run)
         with self._lock:
             self._live[trial.number] = trial
-        sampler.before_trial(self, trial)
+        with self._drawing():
+            sampler.before_trial(self, trial)
+        trial._fresh = True  # its draws use the trials just read
         for name, distribution in (fixed_distributions or {}).items():
             trial._suggest(name, distribution)
         return trial
@@ -554,6 +561,22 @@ class Study:
         cache[trial.number] = trial
         for name, distribution in trial.distributions.items():
             self._known.setdefault(name, distribution)
+
+    @contextlib.contextmanager
+    def _drawing(self, refresh: bool = True) -> Iterator[None]:
+        """The scope of sampler calls: the trials are read (when ``refresh``) at its start
+        and not again inside it."""
+        if getattr(self._sampling, "active", False):
+            yield
+            return
+        if refresh:
+            with self._lock:
+                self._refresh()
+        self._sampling.active = True
+        try:
+            yield
+        finally:
+            self._sampling.active = False
 
     def _running_snapshots(self) -> list[FrozenTrial]:
         """The trials this process is running now, as they stand."""

@@ -54,6 +54,7 @@ class Trial:
         """aidot's and the samplers' own notes about the trial."""
         self._relative_space: dict[str, Distribution] | None = None
         self._relative: dict[str, Any] = {}
+        self._fresh = False  # whether the study's trials were read for this trial's draws
 
     def __repr__(self) -> str:
         return f"Trial(study={self.study.study_name!r}, number={self.number})"
@@ -130,13 +131,15 @@ class Trial:
                 else distribution.low
             )
         sampler = self.study.sampler
-        if self._relative_space is None:
-            self._relative_space = sampler.infer_relative_search_space(self.study, self)
-            if self._relative_space:
-                self._relative = sampler.sample_relative(self.study, self, self._relative_space)
-        if name in self._relative and self._relative_space.get(name) == distribution:
-            return distribution.to_internal_repr(self._relative[name])
-        value = sampler.sample_independent(self.study, self, name, distribution)
+        with self.study._drawing(refresh=not self._fresh):
+            self._fresh = True
+            if self._relative_space is None:
+                self._relative_space = sampler.infer_relative_search_space(self.study, self)
+                if self._relative_space:
+                    self._relative = sampler.sample_relative(self.study, self, self._relative_space)
+            if name in self._relative and self._relative_space.get(name) == distribution:
+                return distribution.to_internal_repr(self._relative[name])
+            value = sampler.sample_independent(self.study, self, name, distribution)
         return distribution.to_internal_repr(value)
 
     # --- reports and pruning --------------------------------------------------------------

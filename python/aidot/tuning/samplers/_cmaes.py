@@ -12,7 +12,7 @@ from aidot.tuning._distributions import CategoricalDistribution, Distribution
 from aidot.tuning._frozen import StudyDirection, TrialState
 from aidot.tuning.samplers._base import HyperparameterOptimizer
 from aidot.tuning.samplers._random import RandomSampler, new_seed
-from aidot.tuning.samplers._search_space import from_unit, intersection_search_space
+from aidot.tuning.samplers._search_space import IntersectionSearchSpace, from_unit
 
 if TYPE_CHECKING:
     import cmaes
@@ -52,6 +52,7 @@ class CmaEsSampler(HyperparameterOptimizer):
         self._sigma0 = sigma0
         self._n_startup_trials = n_startup_trials
         self._seed = new_seed(seed)
+        self._space = IntersectionSearchSpace(include_pruned=False)
         self._independent = independent_sampler or RandomSampler(seed=self._seed)
         self._popsize = popsize
         self._lock = threading.Lock()
@@ -61,7 +62,7 @@ class CmaEsSampler(HyperparameterOptimizer):
         self._independent.reseed_rng()
 
     def infer_relative_search_space(self, study: Study, trial: Trial) -> dict[str, Distribution]:
-        space = intersection_search_space(study.get_trials(deepcopy=False))
+        space = self._space.calculate(study)
         numeric: dict[str, Distribution] = {
             n: d for n, d in space.items() if not isinstance(d, CategoricalDistribution)
         }

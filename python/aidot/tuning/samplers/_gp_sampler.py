@@ -20,7 +20,7 @@ from aidot.tuning.samplers._gp import (
     log_probability_below_zero,
 )
 from aidot.tuning.samplers._random import RandomSampler, new_seed, trial_rng
-from aidot.tuning.samplers._search_space import from_unit, intersection_search_space, to_unit
+from aidot.tuning.samplers._search_space import IntersectionSearchSpace, from_unit, to_unit
 
 if TYPE_CHECKING:
     from aidot.tuning._study import Study
@@ -60,6 +60,7 @@ class GPSampler(HyperparameterOptimizer):
                 "n_startup_trials must be >= 0, n_preliminary_samples and n_local_search >= 1"
             )
         self._seed = new_seed(seed)
+        self._space = IntersectionSearchSpace(include_pruned=False)
         self._independent = independent_sampler or RandomSampler(seed=self._seed)
         self._n_startup_trials = n_startup_trials
         self._deterministic = deterministic_objective
@@ -73,7 +74,7 @@ class GPSampler(HyperparameterOptimizer):
         self._independent.reseed_rng()
 
     def infer_relative_search_space(self, study: Study, trial: Trial) -> dict[str, Distribution]:
-        return intersection_search_space(study.get_trials(deepcopy=False))
+        return self._space.calculate(study)
 
     def sample_independent(
         self, study: Study, trial: Trial, param_name: str, param_distribution: Distribution

@@ -13,7 +13,7 @@ from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
 from aidot.tuning.samplers._base import ConstraintsFunc, HyperparameterOptimizer
 from aidot.tuning.samplers._nondominated import crowding_distances, nondominated_ranks
 from aidot.tuning.samplers._random import RandomSampler, new_seed, trial_rng
-from aidot.tuning.samplers._search_space import intersection_search_space
+from aidot.tuning.samplers._search_space import IntersectionSearchSpace
 
 if TYPE_CHECKING:
     from aidot.tuning._study import Study
@@ -57,6 +57,7 @@ class NSGAIISampler(HyperparameterOptimizer):
         self._crossover_prob = crossover_prob
         self._swapping_prob = swapping_prob
         self._seed = new_seed(seed)
+        self._space = IntersectionSearchSpace(include_pruned=False)
         self._random = RandomSampler(seed=self._seed)
         self.constraints_func = constraints_func
         self._lock = threading.Lock()
@@ -66,7 +67,7 @@ class NSGAIISampler(HyperparameterOptimizer):
         self._random = RandomSampler(seed=self._seed)
 
     def infer_relative_search_space(self, study: Study, trial: Trial) -> dict[str, Distribution]:
-        return intersection_search_space(study.get_trials(deepcopy=False))
+        return self._space.calculate(study)
 
     def sample_independent(
         self, study: Study, trial: Trial, param_name: str, param_distribution: Distribution

@@ -8,7 +8,7 @@ from aidot.errors import InvalidArgumentError
 from aidot.tuning._distributions import Distribution
 from aidot.tuning.samplers._base import HyperparameterOptimizer
 from aidot.tuning.samplers._random import RandomSampler, new_seed
-from aidot.tuning.samplers._search_space import from_unit, intersection_search_space
+from aidot.tuning.samplers._search_space import IntersectionSearchSpace, from_unit
 
 if TYPE_CHECKING:
     from aidot.tuning._study import Study
@@ -30,6 +30,7 @@ class QMCSampler(HyperparameterOptimizer):
         self._qmc_type = qmc_type
         self._scramble = scramble
         self._seed = new_seed(seed)
+        self._space = IntersectionSearchSpace(include_pruned=False)
         self._fallback = RandomSampler(seed=self._seed)
 
     def reseed_rng(self) -> None:
@@ -37,7 +38,7 @@ class QMCSampler(HyperparameterOptimizer):
         self._fallback = RandomSampler(seed=self._seed)
 
     def infer_relative_search_space(self, study: Study, trial: Trial) -> dict[str, Distribution]:
-        return intersection_search_space(study.get_trials(deepcopy=False))
+        return self._space.calculate(study)
 
     def sample_relative(
         self, study: Study, trial: Trial, search_space: dict[str, Distribution]

@@ -4,7 +4,9 @@ continuous samplers (QMC, GP, CMA-ES) work in."""
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -14,6 +16,9 @@ from aidot.tuning._distributions import (
     IntDistribution,
 )
 from aidot.tuning._frozen import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    from aidot.tuning._study import Study
 
 
 def intersection_search_space(
@@ -33,6 +38,37 @@ def intersection_search_space(
     if not space:
         return {}
     return {name: space[name] for name in sorted(space) if not space[name].single()}
+
+
+class IntersectionSearchSpace:
+    """:func:`intersection_search_space` kept up to date as trials finish: finished trials
+    never change, so each is folded in once (at trial 1,000 recomputing it cost 10 ms per
+    trial). One object serves any number of studies."""
+
+    def __init__(self, *, include_pruned: bool = False) -> None:
+        self._states = (
+            (TrialState.COMPLETE, TrialState.PRUNED) if include_pruned else (TrialState.COMPLETE,)
+        )
+        self._by_study: dict[str, tuple[set[int], dict[str, Distribution] | None]] = {}
+        self._lock = threading.Lock()
+
+    def calculate(self, study: Study) -> dict[str, Distribution]:
+        """The intersection over the study's finished trials."""
+        trials = study.get_trials(deepcopy=False)
+        with self._lock:
+            seen, space = self._by_study.get(study._record.id, (set(), None))
+            for trial in trials:
+                if trial.state not in self._states or trial.number in seen:
+                    continue
+                seen.add(trial.number)
+                if space is None:
+                    space = dict(trial.distributions)
+                else:
+                    space = {n: d for n, d in space.items() if trial.distributions.get(n) == d}
+            self._by_study[study._record.id] = (seen, space)
+        if not space:
+            return {}
+        return {name: space[name] for name in sorted(space) if not space[name].single()}
 
 
 def to_unit(distribution: Distribution, internal: np.ndarray) -> np.ndarray:

@@ -1,0 +1,167 @@
+"""Tuning against Optuna, both run here in the same session: storage speed, sampler CPU
+time per trial, and the best values found on standard test functions.
+
+Optuna runs in the bench environment (``make bench-env``), named by
+$AIDOT_BENCH_PEERS_PYTHON. Quality runs take minutes: $AIDOT_BENCH_TUNING_SEEDS (default 10)
+seeds per function.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from aidot import Workspace
+from aidot.tuning import AutoSampler, GPSampler, RandomSampler, TPESampler
+from benches.conftest import Comparison, record
+from benches.tuning_functions import FUNCTIONS, objective, trivial
+
+pytestmark = pytest.mark.timeout(7200)  # the quality runs take many minutes
+
+PEER = Path(__file__).parent / "peers" / "optuna_tuning.py"
+SEEDS = list(range(int(os.environ.get("AIDOT_BENCH_TUNING_SEEDS", "10"))))
+TRIALS = 100
+
+
+def optuna(mode: str, **args: object) -> dict[str, object]:
+    python = os.environ.get("AIDOT_BENCH_PEERS_PYTHON")
+    if not python:
+        pytest.skip("set AIDOT_BENCH_PEERS_PYTHON to a Python with optuna (make bench-env)")
+    out = subprocess.run(
+        [python, str(PEER), mode, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=7200,
+    )
+    result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_storage_1000_random_trials_into_sqlite(bench_dir: Path) -> None:
+    theirs = optuna("storage", db=str(bench_dir / "optuna.db"), trials=1000)
+    with Workspace(bench_dir / "ws") as ws:
+        study = ws.create_study("storage", sampler=RandomSampler(seed=0))
+        start = time.perf_counter()
+        study.optimize(trivial, n_trials=1000)
+        ours = time.perf_counter() - start
+        assert len(study.trials) == 1000
+    result = record(
+        Comparison(
+            "1,000 random trials, trivial objective, SQLite, end to end",
+            ours,
+            f"Optuna {theirs['version']} RDBStorage sqlite:///",
+            float(theirs["seconds"]),  # type: ignore[arg-type]
+            ">= 5x faster",
+        )
+    )
+    print(f"\nstorage: aidot {ours:.2f} s, Optuna {theirs['seconds']:.2f} s, {result.speedup:.1f}x")
+
+
+def cpu_per_trial(study: object, function: str, trials: int, last: int) -> float:
+    fn = objective(function)
+    spent = []
+    for i in range(trials):
+        start = time.process_time()
+        trial = study.ask()  # type: ignore[attr-defined]
+        study.tell(trial, fn(trial))  # type: ignore[attr-defined]
+        if i >= trials - last:
+            spent.append(time.process_time() - start)
+    return sum(spent) / len(spent)
+
+
+def test_tpe_cpu_per_trial_at_trial_1000(bench_dir: Path) -> None:
+    function = "styblinski-tang-5d"
+    theirs = optuna("cpu", sampler="tpe", function=function, trials=1000, last=50, seed=0)
+    with Workspace(bench_dir / "ws") as ws:
+        ours = cpu_per_trial(
+            ws.create_study("tpe-cpu", sampler=TPESampler(seed=0)), function, 1000, 50
+        )
+    record(
+        Comparison(
+            "TPE CPU per trial (ask, suggest, tell) at trials 950-1,000, 5 parameters",
+            ours,
+            f"Optuna {theirs['version']} TPESampler, in memory",
+            float(theirs["cpu_per_trial"]),  # type: ignore[arg-type]
+            "<= 1/5 of Optuna's (>= 5x)",
+            note="(aidot stores every trial in SQLite)",
+        )
+    )
+
+
+@pytest.mark.parametrize("function", ["branin-2d", "hartmann-6d"])
+def test_gp_cpu_per_trial_at_100_trials(bench_dir: Path, function: str) -> None:
+    theirs = optuna("cpu", sampler="gp", function=function, trials=TRIALS, last=10, seed=0)
+    with Workspace(bench_dir / "ws") as ws:
+        ours = cpu_per_trial(
+            ws.create_study("gp-cpu", sampler=GPSampler(seed=0)), function, TRIALS, 10
+        )
+    record(
+        Comparison(
+            f"GP CPU per trial at trials 90-100, {function}",
+            ours,
+            f"Optuna {theirs['version']} GPSampler",
+            float(theirs["cpu_per_trial"]),  # type: ignore[arg-type]
+            "<= 1/5 of Optuna's (>= 5x)",
+        )
+    )
+
+
+def best_values(
+    bench_dir: Path, make: object, name: str, functions: list[str], seeds: list[int]
+) -> dict[str, float]:
+    best = {}
+    with Workspace(bench_dir / name) as ws:
+        for function in functions:
+            for seed in seeds:
+                study = ws.create_study(f"{function}-{seed}", sampler=make(seed))  # type: ignore[operator]
+                study.optimize(objective(function), n_trials=TRIALS)
+                best[f"{function}/{seed}"] = study.best_value
+    return best
+
+
+def compare_quality(
+    label: str, ours: dict[str, float], theirs: dict[str, float], seeds: list[int]
+) -> int:
+    """Prints the median best value per function; returns on how many aidot is at least as good."""
+    wins = 0
+    print(f"\n{label}: median best value over {len(seeds)} seeds, {TRIALS} trials")
+    for function in FUNCTIONS:
+        a = statistics.median(ours[f"{function}/{s}"] for s in seeds)
+        b = statistics.median(theirs[f"{function}/{s}"] for s in seeds)
+        wins += a <= b
+        print(
+            f"  {function:20s} aidot {a:12.6g}   Optuna {b:12.6g}   {'ok' if a <= b else 'worse'}"
+        )
+    return wins
+
+
+def test_default_sampler_quality(bench_dir: Path) -> None:
+    functions = list(FUNCTIONS)
+    theirs = optuna("quality", sampler="default", functions=functions, seeds=SEEDS, trials=TRIALS)
+    ours = best_values(bench_dir, lambda seed: AutoSampler(seed=seed), "auto", functions, SEEDS)
+    wins = compare_quality("AutoSampler vs Optuna's default", ours, theirs["best"], SEEDS)  # type: ignore[arg-type]
+    print(f"AutoSampler at least as good on {wins}/{len(functions)} (target: >= 70%)")
+
+
+def test_tpe_quality(bench_dir: Path) -> None:
+    functions = list(FUNCTIONS)
+    theirs = optuna("quality", sampler="tpe", functions=functions, seeds=SEEDS, trials=TRIALS)
+    ours = best_values(bench_dir, lambda seed: TPESampler(seed=seed), "tpe", functions, SEEDS)
+    wins = compare_quality("TPESampler vs Optuna's TPESampler", ours, theirs["best"], SEEDS)  # type: ignore[arg-type]
+    print(f"TPESampler at least as good on {wins}/{len(functions)} (target: not worse)")
+
+
+def test_gp_quality(bench_dir: Path) -> None:
+    functions = list(FUNCTIONS)
+    seeds = SEEDS[:5]  # Optuna's GP costs seconds per run
+    theirs = optuna("quality", sampler="gp", functions=functions, seeds=seeds, trials=TRIALS)
+    ours = best_values(bench_dir, lambda seed: GPSampler(seed=seed), "gp", functions, seeds)
+    wins = compare_quality("GPSampler vs Optuna's GPSampler", ours, theirs["best"], seeds)  # type: ignore[arg-type]
+    print(f"GPSampler at least as good on {wins}/{len(functions)} (target: at least its quality)")
