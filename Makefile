@@ -33,9 +33,11 @@ test: ## Install with test extras, then run every Rust and Python test
 
 BENCH_VENV ?= .bench-venv
 
-bench-env: ## Install the peers compared with (dvc, mlflow, wandb, safetensors, FastAPI, LitServe, BentoML; wrk, nginx) apart from aidot
+bench-env: ## Install the peers compared with (dvc, mlflow, wandb, safetensors, FastAPI, LitServe, BentoML, Optuna; wrk, nginx) apart from aidot
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/pip install -q dvc mlflow wandb safetensors numpy fastapi uvicorn litserve bentoml
+	# Optuna with what its GPSampler needs (torch) and uses to batch its L-BFGS-B (greenlet).
+	$(BENCH_VENV)/bin/pip install -q optuna scipy cmaes greenlet torch
 	command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -qq wrk nginx-light
 
 bench: ## Run the benchmarks with their baselines (slow; see docs/benchmarks.md)

@@ -17,7 +17,7 @@ from aidot.errors import (
     NotFoundError,
     StoreUnavailableError,
 )
-from aidot.store._metadata_store import bulk_insert
+from aidot.store._metadata_store import bulk_insert, run_sql
 from aidot.store._schema import experiments, metric_series, params, runs, tags
 from aidot.store._schema import params as params_table
 from aidot.tracking import _ops
@@ -470,7 +470,11 @@ class ExperimentTracker:
             bulk_insert(conn, params_table, new)
         tag_text = {check_key(k, "tag name"): _value_text(k, v) for k, v in tags.items()}
         _ops.apply(conn, _ops.Op("tags", run.id, tag_text))
-        _ops.apply(conn, _ops.Op("end", run.id, [RunStatus(status).value, end_time]))
+        run_sql(
+            conn,
+            "UPDATE aidot_runs SET status = ?, end_time = ?, heartbeat_at = ? WHERE id = ?",
+            (RunStatus(status).value, end_time, end_time, run.id),
+        )
 
     def _release_run(self, run: Run) -> None:
         """Stops the heartbeat of an adopted run whose end was recorded."""

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aidot._ids import new_id, now_ms
 from aidot.errors import AlreadyExistsError, NotFoundError, TrialFinishedError
+from aidot.store._metadata_store import bulk_insert, run_sql
 from aidot.store._schema import runs, studies, trials
 from aidot.tuning._distributions import _as_dict, _from_dict
 from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
@@ -52,6 +53,8 @@ class NewTrial:
     """Parameters an enqueued trial must take (``study.enqueue_trial``)."""
     user_attrs: dict[str, Any]
     claim: str | None
+    changed: list[FrozenTrial] = field(default_factory=list)
+    """The study's trials numbered ``read_from`` and up, read in the same transaction."""
 
 
 Reserve = Callable[[set[str]], "str | None"]
@@ -147,74 +150,89 @@ class TrialStore:
     # --- trials ---------------------------------------------------------------------------
 
     def create_trial(
-        self, study_id: str, run_row: Callable[[int], dict[str, Any]], reserve: Reserve | None
+        self,
+        study_id: str,
+        run_row: Callable[[int], dict[str, Any]],
+        reserve: Reserve | None,
+        *,
+        read_from: int | None = None,
     ) -> NewTrial:
         """Starts the next trial: the oldest enqueued one, else a new number. ``run_row``
-        builds the trial's tracking run for a trial number; ``reserve`` picks a claim."""
+        builds the trial's tracking run for a trial number; ``reserve`` picks a claim. With
+        ``read_from``, the trials numbered from there on come back too (one transaction
+        instead of two: the worker reads what changed before sampling anyway)."""
+        with self.store.write() as conn:
+            new = self._create_trial(conn, study_id, run_row, reserve)
+            if read_from is not None:
+                new.changed.extend(_fetch(conn, study_id, read_from))
+        return new
+
+    def _create_trial(
+        self,
+        conn: sa.Connection,
+        study_id: str,
+        run_row: Callable[[int], dict[str, Any]],
+        reserve: Reserve | None,
+    ) -> NewTrial:
         import sqlalchemy as sa
 
         now = now_ms()
-        with self.store.write() as conn:
-            _lock_study(conn, study_id)
-            # One query for both: the next number, and the oldest enqueued trial if any.
-            latest, first_waiting = conn.execute(
-                sa.select(
-                    sa.func.max(trials.c.number),
-                    sa.func.min(
-                        sa.case((trials.c.state == TrialState.WAITING.value, trials.c.number))
-                    ),
-                ).where(trials.c.study_id == study_id)
+        _lock_study(conn, study_id)
+        # One query for both: the next number, and the oldest enqueued trial if any.
+        latest, first_waiting = tuple(
+            run_sql(
+                conn,
+                "SELECT max(number), min(CASE WHEN state = 'WAITING' THEN number END) "
+                "FROM aidot_trials WHERE study_id = ?",
+                (study_id,),
             ).one()
-            waiting = None
-            if first_waiting is not None:
-                waiting = conn.execute(
-                    sa.select(
-                        trials.c.id, trials.c.number, trials.c.fixed_params, trials.c.user_attrs
-                    ).where(trials.c.study_id == study_id, trials.c.number == first_waiting)
-                ).one()
-            if waiting is not None:
-                run = run_row(waiting.number)
-                conn.execute(runs.insert(), [run])
-                conn.execute(
-                    trials.update()
-                    .where(trials.c.id == waiting.id)
-                    .values(state=TrialState.RUNNING.value, run_id=run["id"], started_at=now)
-                )
-                return NewTrial(
-                    waiting.id,
-                    waiting.number,
-                    run["id"],
-                    now,
-                    json.loads(waiting.fixed_params or "{}"),
-                    json.loads(waiting.user_attrs),
-                    None,
-                )
-            number = 0 if latest is None else int(latest) + 1
-            claim = None
-            if reserve is not None:
-                taken = conn.execute(
-                    sa.select(trials.c.claim).where(
-                        trials.c.study_id == study_id, trials.c.claim.is_not(None)
-                    )
-                ).scalars()
-                claim = reserve(set(taken))
-            run = run_row(number)
+        )
+        waiting = None
+        if first_waiting is not None:
+            waiting = conn.execute(
+                sa.select(
+                    trials.c.id, trials.c.number, trials.c.fixed_params, trials.c.user_attrs
+                ).where(trials.c.study_id == study_id, trials.c.number == first_waiting)
+            ).one()
+        if waiting is not None:
+            run = run_row(waiting.number)
             conn.execute(runs.insert(), [run])
-            trial_id = new_id()
             conn.execute(
-                trials.insert(),
-                [
-                    _trial_row(
-                        trial_id,
-                        study_id,
-                        number,
-                        TrialState.RUNNING,
-                        run_id=run["id"],
-                        claim=claim,
-                        started_at=now,
-                    )
-                ],
+                trials.update()
+                .where(trials.c.id == waiting.id)
+                .values(state=TrialState.RUNNING.value, run_id=run["id"], started_at=now)
             )
+            return NewTrial(
+                waiting.id,
+                waiting.number,
+                run["id"],
+                now,
+                json.loads(waiting.fixed_params or "{}"),
+                json.loads(waiting.user_attrs),
+                None,
+            )
+        number = 0 if latest is None else int(latest) + 1
+        claim = None
+        if reserve is not None:
+            taken = conn.execute(
+                sa.select(trials.c.claim).where(
+                    trials.c.study_id == study_id, trials.c.claim.is_not(None)
+                )
+            ).scalars()
+            claim = reserve(set(taken))
+        run = run_row(number)
+        bulk_insert(conn, runs, [tuple(run[c.name] for c in runs.columns)])
+        trial_id = new_id()
+        row = _trial_row(
+            trial_id,
+            study_id,
+            number,
+            TrialState.RUNNING,
+            run_id=run["id"],
+            claim=claim,
+            started_at=now,
+        )
+        bulk_insert(conn, trials, [tuple(row[c.name] for c in trials.columns)])
         return NewTrial(trial_id, number, run["id"], now, {}, {}, claim)
 
     def enqueue(
@@ -242,11 +260,12 @@ class TrialStore:
         ``intermediate``, ``user_attrs``, ``system_attrs``, ``state``, ``completed_at``);
         ``finish`` runs in the same transaction (the end of the trial's run)."""
         values = {_COLUMNS.get(k, k): _encode(k, v) for k, v in fields.items()}
+        assignments = ", ".join(f"{column} = ?" for column in values)
         with self.store.write() as conn:
-            updated = conn.execute(
-                trials.update()
-                .where(trials.c.id == trial_id, trials.c.state == TrialState.RUNNING.value)
-                .values(values)
+            updated = run_sql(
+                conn,
+                f"UPDATE aidot_trials SET {assignments} WHERE id = ? AND state = 'RUNNING'",
+                (*values.values(), trial_id),
             ).rowcount
             if updated != 1:
                 raise TrialFinishedError(
@@ -258,15 +277,8 @@ class TrialStore:
 
     def fetch(self, study_id: str, from_number: int) -> list[FrozenTrial]:
         """The study's trials numbered ``from_number`` and up, in order."""
-        import sqlalchemy as sa
-
-        query = (
-            sa.select(trials)
-            .where(trials.c.study_id == study_id, trials.c.number >= from_number)
-            .order_by(trials.c.number)
-        )
         with self.store.read() as conn:
-            return [_frozen(row) for row in conn.execute(query)]
+            return _fetch(conn, study_id, from_number)
 
     def fail_stale(self, study_id: str, timeout_ms: int) -> list[int]:
         """Marks FAIL every RUNNING trial of the study whose run's heartbeat is older than
@@ -309,6 +321,14 @@ class TrialStore:
 
 
 _COLUMNS = {"values": "objective_values"}
+_SELECT_FROM = (
+    f"SELECT {', '.join(c.name for c in trials.columns)} FROM aidot_trials "
+    "WHERE study_id = ? AND number >= ? ORDER BY number"
+)
+
+
+def _fetch(conn: sa.Connection, study_id: str, from_number: int) -> list[FrozenTrial]:
+    return [_frozen(row) for row in run_sql(conn, _SELECT_FROM, (study_id, from_number))]
 
 
 def _encode(key: str, value: Any) -> Any:

@@ -22,6 +22,7 @@ from aidot.errors import (
     TrialFinishedError,
     TrialPruned,
 )
+from aidot.tuning._columns import TrialColumns
 from aidot.tuning._distributions import Distribution
 from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState, dominates
 from aidot.tuning._storage import StudyRecord, TrialStore
@@ -79,6 +80,8 @@ class Study:
         self._cache: list[FrozenTrial | None] = []
         self._low = 0  # every trial numbered below this was finished when last read
         self._known: dict[str, Distribution] = {}
+        self._finished_count = 0  # grows whenever a trial is first seen finished
+        self._columns = None if self._multi_objective else TrialColumns(record.directions[0])
         self._live: dict[int, Trial] = {}
         self._last_stale_check = 0.0
         self._stop = False
@@ -267,12 +270,15 @@ class Study:
         reserve = None
         if type(sampler).reserve is not _base_reserve():
             reserve = lambda taken: sampler.reserve(self, taken)  # noqa: E731
-        new = self._trials_db.create_trial(self._record.id, self._run_row, reserve)
+        with self._lock:
+            low = self._low
+        new = self._trials_db.create_trial(self._record.id, self._run_row, reserve, read_from=low)
         run = self._tracker._adopt_run(new.run_id, self._experiment_id)
         trial = Trial(self, new, run)
         with self._lock:
             self._live[trial.number] = trial
-        with self._drawing():
+            self._absorb(new.changed)  # what other workers did, read with the new trial
+        with self._drawing(refresh=False):
             sampler.before_trial(self, trial)
         trial._fresh = True  # its draws use the trials just read
         for name, distribution in (fixed_distributions or {}).items():
@@ -544,7 +550,12 @@ class Study:
     def _refresh(self) -> None:
         """Reads the trials that changed since last time: those from the lowest number that
         was not finished then (finished trials never change)."""
-        for trial in self._trials_db.fetch(self._record.id, self._low):
+        self._absorb(self._trials_db.fetch(self._record.id, self._low))
+
+    def _absorb(self, changed: list[FrozenTrial]) -> None:
+        """Takes in trials read from the store, and moves the low-water mark past the ones
+        now finished (the caller holds the lock)."""
+        for trial in changed:
             self._store_in_cache(trial)
         self._low = next(
             (i for i in range(self._low, len(self._cache)) if not _finished(self._cache[i])),
@@ -561,6 +572,10 @@ class Study:
         cache[trial.number] = trial
         for name, distribution in trial.distributions.items():
             self._known.setdefault(name, distribution)
+        if trial.state.is_finished():
+            self._finished_count += 1
+            if self._columns is not None:
+                self._columns.add(trial)
 
     @contextlib.contextmanager
     def _drawing(self, refresh: bool = True) -> Iterator[None]:
@@ -577,6 +592,11 @@ class Study:
             yield
         finally:
             self._sampling.active = False
+
+    def _finished_columns(self) -> TrialColumns | None:
+        """The COMPLETE and PRUNED trials as columns (single-objective studies), as of the
+        last read of the trials."""
+        return self._columns
 
     def _running_snapshots(self) -> list[FrozenTrial]:
         """The trials this process is running now, as they stand."""

@@ -14,12 +14,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr, ndtr, ndtri
+from scipy.special import ndtr, ndtri
 
 from aidot.tuning._distributions import CategoricalDistribution, Distribution
 
 _EPS = 1e-12
-_LOG_TINY = math.log(1e-300)
 
 
 def default_gamma(n: int) -> int:
@@ -61,21 +60,30 @@ class _Numeric:
         x = np.clip(x, self.low, self.high)
         return self._snap(np.exp(x) if self.log else x)
 
+    def constant(self) -> np.ndarray:
+        """The part of each kernel's log density that does not depend on the value: [k]."""
+        log_z = _log_mass(self.low, self.high, self.mus, self.sigmas)
+        if self.step is None:
+            return np.asarray(-np.log(self.sigmas) - 0.5 * math.log(2 * math.pi) - log_z)
+        return np.asarray(-log_z)
+
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
-        """Log density of each value ``x`` (internal, shape [m]) under each kernel: [m, k]."""
+        """Log density of each value ``x`` (internal, shape [m]) under each kernel, less
+        :meth:`constant`: [m, k]."""
         t = np.log(x) if self.log else x
         mu, sigma = self.mus[None, :], self.sigmas[None, :]
-        log_z = _log_mass(self.low, self.high, mu, sigma)
         if self.step is None:
-            z = (t[:, None] - mu) / sigma
-            return np.asarray(-0.5 * z * z - np.log(sigma) - 0.5 * math.log(2 * math.pi) - log_z)
+            z = (t[:, None] - mu) * (1.0 / sigma)
+            z *= z
+            z *= -0.5
+            return np.asarray(z)
         if self.log:
             lo = np.log(np.maximum(x - self.step / 2, _EPS))[:, None]
             hi = np.log(x + self.step / 2)[:, None]
         else:
             lo = (t - self.step / 2)[:, None]
             hi = (t + self.step / 2)[:, None]
-        return np.asarray(_log_mass(lo, hi, mu, sigma) - log_z)
+        return np.asarray(_log_mass(lo, hi, mu, sigma))
 
     def _snap(self, x: np.ndarray) -> np.ndarray:
         if self.step is not None:
@@ -94,22 +102,26 @@ class _Categorical:
         last = self.log_weights.shape[1] - 1
         return np.asarray(np.minimum((cumulative < u).sum(axis=1), last), dtype=float)
 
+    def constant(self) -> np.ndarray:
+        return np.zeros(self.log_weights.shape[0])
+
     def log_pdf(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.log_weights[:, x.astype(int)].T)
 
 
 def _log_mass(lo: object, hi: object, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
-    """log(Phi((hi - mu) / sigma) - Phi((lo - mu) / sigma)), stable in both tails."""
+    """log(Phi((hi - mu) / sigma) - Phi((lo - mu) / sigma)).
+
+    Both ends are taken on the lower side of the normal (mirrored when the interval lies
+    above the mean), where Phi keeps its relative precision far into the tail; the mass is
+    floored at 1e-300. (``log_ndtr`` twice cost 3x more, and TPE evaluates this for every
+    integer parameter, candidate and kernel.)"""
     a = (np.asarray(lo) - mu) / sigma
     b = (np.asarray(hi) - mu) / sigma
-    # Work on the side of 0 where the normal's tail is, so the difference keeps precision.
     flip = a > 0
-    lo_z = np.where(flip, -b, a)
-    hi_z = np.where(flip, -a, b)
-    log_hi = log_ndtr(hi_z)
-    log_lo = log_ndtr(lo_z)
-    diff = np.maximum(log_hi + np.log1p(-np.exp(np.minimum(log_lo - log_hi, -1e-300))), _LOG_TINY)
-    return np.asarray(diff)
+    upper = ndtr(np.where(flip, -a, b))
+    lower = ndtr(np.where(flip, -b, a))
+    return np.asarray(np.log(np.maximum(upper - lower, 1e-300)))
 
 
 class ParzenEstimator:
@@ -129,6 +141,24 @@ class ParzenEstimator:
         self.kernels: list[_Numeric | _Categorical] = [
             _kernels(observations[:, i], d, prior_weight) for i, d in enumerate(space.values())
         ]
+        # Continuous parameters' squared distances come from two matrix products over all of
+        # them at once (measured 1.5 ms -> 0.2 ms for 1,000 kernels, 24 points, 5 parameters),
+        # in coordinates scaled to [0, 1] so that the expansion loses no precision.
+        self._continuous = [
+            i for i, k in enumerate(self.kernels) if isinstance(k, _Numeric) and k.step is None
+        ]
+        if self._continuous:
+            numeric = [self.kernels[i] for i in self._continuous]
+            self._lows = np.array([k.low for k in numeric])  # type: ignore[union-attr]
+            spans = np.array([k.high - k.low for k in numeric])  # type: ignore[union-attr]
+            self._spans = np.where(spans > 0, spans, 1.0)
+            mus = np.stack([k.mus for k in numeric], axis=1)  # type: ignore[union-attr]
+            mus = (mus - self._lows) / self._spans
+            precision = (self._spans / np.stack([k.sigmas for k in numeric], axis=1)) ** 2  # type: ignore[union-attr]
+            self._precision_t = np.ascontiguousarray(precision.T)  # [d, k]
+            self._weighted_mus_t = np.ascontiguousarray((mus * precision).T)
+            self._mu_terms = (mus * mus * precision).sum(axis=1)  # [k]
+            self._logs = [bool(k.log) for k in numeric]  # type: ignore[union-attr]
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
         """``size`` points drawn from the mixture: [size, parameters]."""
@@ -137,11 +167,24 @@ class ParzenEstimator:
 
     def log_pdf(self, points: np.ndarray) -> np.ndarray:
         """The mixture's log density at each point."""
-        total = self.log_weights[None, :].repeat(points.shape[0], axis=0)
+        # The per-kernel constants of every parameter are summed once, into one row.
+        constant = self.log_weights + sum(k.constant() for k in self.kernels)
+        total = np.repeat(constant[None, :], points.shape[0], axis=0)
+        if self._continuous:
+            x = points[:, self._continuous]
+            x = np.where(self._logs, np.log(np.where(self._logs, x, 1.0)), x)
+            x = (x - self._lows) / self._spans
+            # sum_d p_kd (x_d - mu_kd)^2 = x^2 . p_k - 2 x . (mu p)_k + sum_d mu_kd^2 p_kd
+            squared = (x * x) @ self._precision_t - 2.0 * (x @ self._weighted_mus_t)
+            squared += self._mu_terms
+            total -= 0.5 * np.maximum(squared, 0.0)
         for i, kernel in enumerate(self.kernels):
-            total = total + kernel.log_pdf(points[:, i])
+            if i not in self._continuous:
+                total += kernel.log_pdf(points[:, i])
         peak = total.max(axis=1, keepdims=True)
-        return np.asarray(peak[:, 0] + np.log(np.exp(total - peak).sum(axis=1)))
+        total -= peak
+        np.exp(total, out=total)
+        return np.asarray(peak[:, 0] + np.log(total.sum(axis=1)))
 
 
 def _kernels(

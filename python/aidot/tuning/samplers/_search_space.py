@@ -50,10 +50,16 @@ class IntersectionSearchSpace:
             (TrialState.COMPLETE, TrialState.PRUNED) if include_pruned else (TrialState.COMPLETE,)
         )
         self._by_study: dict[str, tuple[set[int], dict[str, Distribution] | None]] = {}
+        self._answers: dict[str, tuple[int, dict[str, Distribution]]] = {}
         self._lock = threading.Lock()
 
     def calculate(self, study: Study) -> dict[str, Distribution]:
         """The intersection over the study's finished trials."""
+        finished = study._finished_count
+        with self._lock:
+            answer = self._answers.get(study._record.id)
+        if answer is not None and answer[0] == finished:
+            return dict(answer[1])  # no trial finished since: nothing to fold in
         trials = study.get_trials(deepcopy=False)
         with self._lock:
             seen, space = self._by_study.get(study._record.id, (set(), None))
@@ -66,9 +72,10 @@ class IntersectionSearchSpace:
                 else:
                     space = {n: d for n, d in space.items() if trial.distributions.get(n) == d}
             self._by_study[study._record.id] = (seen, space)
-        if not space:
-            return {}
-        return {name: space[name] for name in sorted(space) if not space[name].single()}
+        result = {} if not space else {n: space[n] for n in sorted(space) if not space[n].single()}
+        with self._lock:
+            self._answers[study._record.id] = (finished, result)
+        return dict(result)
 
 
 def to_unit(distribution: Distribution, internal: np.ndarray) -> np.ndarray:
