@@ -288,3 +288,30 @@ def test_dataframe_has_optuna_columns(workspace: Workspace) -> None:
     assert list(frame["number"]) == [0, 1, 2, 3]
     assert {"value", "params_x", "params_y", "state", "duration"} <= set(frame.columns)
     assert not math.isnan(frame["value"].min())
+
+
+def test_checkpoints_and_the_registered_best_model_lead_back_to_their_trial(
+    workspace: Workspace,
+) -> None:
+    import numpy as np
+
+    from aidot import CheckpointManager
+
+    def objective(trial: Trial) -> float:
+        weight = trial.suggest_float("weight", -1.0, 1.0)
+        loss = (weight - 0.25) ** 2
+        with CheckpointManager(trial.run, monitor="val_loss", async_save=False) as checkpoints:
+            checkpoints.save({"w": np.array([weight])}, step=0, metrics={"val_loss": loss})
+        return loss
+
+    study = workspace.create_study("lineage", sampler=RandomSampler(seed=0))
+    study.optimize(objective, n_trials=5)
+    best = study.best_trial
+    (checkpoint,) = workspace.tracker.list_checkpoints(best.run_id)  # type: ignore[arg-type]
+    version = workspace.registry.create_model_version(
+        "from-best-trial", checkpoint=checkpoint, run=best.run_id
+    )
+    assert version.run_id == best.run_id
+    run = workspace.tracker.get_run(version.run_id)  # type: ignore[arg-type]
+    assert run.parent_id == study.run_id
+    assert run.tags["aidot.trial"] == str(best.number)

@@ -14,6 +14,11 @@ from collections.abc import Callable
 
 import numpy as np
 
+_MAX_HALVINGS = 8
+"""A point whose step still fails after this many halvings (1/256 of it) stops: every halving
+is an evaluation of all the points still searching, and such a point is at its maximum
+within what the gradient can tell."""
+
 Objective = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 """Values [m] and gradients [m, d] at m points [m, d], which belong to the starts numbered
 by the second argument [m]; the function is maximized."""
@@ -27,6 +32,7 @@ def maximize(
     gtol: float = 1e-4,
     ftol: float = 1e-9,
     max_step: float = 0.25,
+    scales: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Local maxima of ``fun`` in ``[0, 1]^d`` from each row of ``starts``: the points and
     their values."""
@@ -34,7 +40,12 @@ def maximize(
     count, dims = x.shape
     value, grad = fun(x, np.arange(count))
     f, g = -value, -grad  # minimize the negation
-    hessians = np.tile(np.eye(dims), (count, 1, 1))
+    # ``scales``: the expected width of the maxima per coordinate (a GP's length scales),
+    # as the starting inverse Hessian's diagonal, so that the first steps have the right
+    # shape even when coordinates differ a hundredfold in how fast the function changes.
+    shape = np.ones(dims) if scales is None else np.asarray(scales, dtype=float)
+    base = np.diag((shape / shape.max()) ** 2)  # relative: max_step still bounds the first step
+    hessians = np.tile(base, (count, 1, 1))
     scaled = np.zeros(count, dtype=bool)
     was_held = np.zeros((count, dims), dtype=bool)
     last_step = np.full(count, np.inf)
@@ -50,7 +61,7 @@ def maximize(
         # curvature learnt for the old face misleads, so start the estimate afresh.
         changed = (held != was_held[idx]).any(axis=1)
         if changed.any():
-            hessians[idx[changed]] = np.eye(dims)
+            hessians[idx[changed]] = base
             scaled[idx[changed]] = False
         was_held[idx] = held
         done = np.abs(free_grad).max(axis=1) < gtol
@@ -59,7 +70,7 @@ def maximize(
         uphill = (direction * free_grad).sum(axis=1) >= 0.0
         if uphill.any():  # the curvature estimate went wrong: restart from steepest descent
             direction[uphill] = -free_grad[uphill]
-            hessians[idx[uphill]] = np.eye(dims)
+            hessians[idx[uphill]] = base
             scaled[idx[uphill]] = False
         longest = np.abs(direction).max(axis=1)
         step = np.minimum(1.0, max_step / np.maximum(longest, 1e-300))
@@ -72,7 +83,7 @@ def maximize(
         s = new_x - xi
         y = new_g - gi
         sy = (s * y).sum(axis=1)
-        _update_hessians(hessians, scaled, idx, s, y, accepted & (sy > 1e-12))
+        _update_hessians(hessians, scaled, idx, s, y, accepted & (sy > 1e-12), base)
         improved = accepted & (fi - new_f > ftol * np.maximum(1.0, np.abs(fi)))
         x[idx[accepted]] = new_x[accepted]
         f[idx[accepted]] = new_f[accepted]
@@ -88,6 +99,7 @@ def _update_hessians(  # noqa: PLR0917 - private, one caller
     s: np.ndarray,
     y: np.ndarray,
     update: np.ndarray,
+    base: np.ndarray,
 ) -> None:
     """The BFGS update of the inverse Hessians of the points ``idx[update]``, in place."""
     if not update.any():
@@ -98,8 +110,10 @@ def _update_hessians(  # noqa: PLR0917 - private, one caller
     s_k, y_k, rho = s[k], y[k], 1.0 / sy[k]
     first = ~scaled[j]
     if first.any():  # the first step sets the scale of the inverse Hessian
-        gain = sy[k][first] / np.maximum((y_k[first] ** 2).sum(axis=1), 1e-300)
-        hessians[j[first]] = np.eye(dims)[None] * gain[:, None, None]
+        yf = y_k[first]
+        curvature = np.einsum("mi,ij,mj->m", yf, base, yf)
+        gain = sy[k][first] / np.maximum(curvature, 1e-300)
+        hessians[j[first]] = base[None] * gain[:, None, None]
         scaled[j[first]] = True
     left = np.eye(dims)[None] - rho[:, None, None] * s_k[:, :, None] * y_k[:, None, :]
     outer = s_k[:, :, None] * s_k[:, None, :]
@@ -116,13 +130,13 @@ def _backtrack(  # noqa: PLR0917 - private, one caller
     step: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Armijo backtracking for every point at once; halves the step of the points whose
-    step did not decrease ``f`` enough, up to 20 times."""
+    step did not decrease ``f`` enough, up to :data:`_MAX_HALVINGS` times."""
     new_x = x.copy()
     new_f = f.copy()
     new_g = np.zeros_like(x)
     accepted = np.zeros(len(x), dtype=bool)
     pending = np.arange(len(x))
-    for _ in range(20):
+    for _ in range(_MAX_HALVINGS):
         if pending.size == 0:
             break
         trial = np.clip(x[pending] + step[pending, None] * direction[pending], 0.0, 1.0)
