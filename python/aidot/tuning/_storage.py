@@ -164,7 +164,8 @@ class TrialStore:
         with self.store.write() as conn:
             new = self._create_trial(conn, study_id, run_row, reserve)
             if read_from is not None:
-                new.changed.extend(_fetch(conn, study_id, read_from))
+                # Not the new trial itself: its worker holds it.
+                new.changed.extend(_fetch(conn, study_id, read_from, skip=new.id))
         return new
 
     def _create_trial(
@@ -323,12 +324,14 @@ class TrialStore:
 _COLUMNS = {"values": "objective_values"}
 _SELECT_FROM = (
     f"SELECT {', '.join(c.name for c in trials.columns)} FROM aidot_trials "
-    "WHERE study_id = ? AND number >= ? ORDER BY number"
+    "WHERE study_id = ? AND number >= ? AND id <> ? ORDER BY number"
 )
 
 
-def _fetch(conn: sa.Connection, study_id: str, from_number: int) -> list[FrozenTrial]:
-    return [_frozen(row) for row in run_sql(conn, _SELECT_FROM, (study_id, from_number))]
+def _fetch(
+    conn: sa.Connection, study_id: str, from_number: int, skip: str = ""
+) -> list[FrozenTrial]:
+    return [_frozen(row) for row in run_sql(conn, _SELECT_FROM, (study_id, from_number, skip))]
 
 
 def _encode(key: str, value: Any) -> Any:

@@ -80,7 +80,9 @@ class Study:
         self._cache: list[FrozenTrial | None] = []
         self._low = 0  # every trial numbered below this was finished when last read
         self._known: dict[str, Distribution] = {}
-        self._finished_count = 0  # grows whenever a trial is first seen finished
+        # Trials in the order this process first saw them finished: samplers fold in only the
+        # ones added since their last look.
+        self._finished_order: list[FrozenTrial] = []
         self._columns = None if self._multi_objective else TrialColumns(record.directions[0])
         self._live: dict[int, Trial] = {}
         self._last_stale_check = 0.0
@@ -520,6 +522,7 @@ class Study:
         with self._lock:
             self._live.pop(trial.number, None)
             self._store_in_cache(frozen)
+            self._advance_low()  # so the next read skips this trial
         return frozen
 
     def _save_running(self, trial: Trial) -> None:
@@ -557,6 +560,9 @@ class Study:
         now finished (the caller holds the lock)."""
         for trial in changed:
             self._store_in_cache(trial)
+        self._advance_low()
+
+    def _advance_low(self) -> None:
         self._low = next(
             (i for i in range(self._low, len(self._cache)) if not _finished(self._cache[i])),
             len(self._cache),
@@ -573,7 +579,7 @@ class Study:
         for name, distribution in trial.distributions.items():
             self._known.setdefault(name, distribution)
         if trial.state.is_finished():
-            self._finished_count += 1
+            self._finished_order.append(trial)
             if self._columns is not None:
                 self._columns.add(trial)
 
