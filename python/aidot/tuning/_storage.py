@@ -288,16 +288,21 @@ class TrialStore:
 
         now = now_ms()
         cutoff = now - timeout_ms
+        query = (
+            sa.select(trials.c.id, trials.c.number, trials.c.run_id, trials.c.system_attrs)
+            .join(runs, runs.c.id == trials.c.run_id)
+            .where(
+                trials.c.study_id == study_id,
+                trials.c.state == TrialState.RUNNING.value,
+                runs.c.heartbeat_at < cutoff,
+            )
+        )
+        # Look first without the write lock: almost always nobody died.
+        with self.store.read() as conn:
+            if not conn.execute(query.limit(1)).first():
+                return []
         with self.store.write() as conn:
-            stale = conn.execute(
-                sa.select(trials.c.id, trials.c.number, trials.c.run_id, trials.c.system_attrs)
-                .join(runs, runs.c.id == trials.c.run_id)
-                .where(
-                    trials.c.study_id == study_id,
-                    trials.c.state == TrialState.RUNNING.value,
-                    runs.c.heartbeat_at < cutoff,
-                )
-            ).all()
+            stale = conn.execute(query).all()
             for row in stale:
                 attrs = json.loads(row.system_attrs)
                 attrs["fail_reason"] = (
