@@ -238,7 +238,13 @@ def _maximize(
     (``scales``: the model's length scale per coordinate)."""
     distributions = list(space.values())
     dims = len(distributions)
-    points = rng.uniform(size=(n_preliminary, dims))
+    from scipy.stats import qmc
+
+    # A scrambled Sobol sequence covers the cube more evenly than independent draws (as
+    # Optuna's GPSampler does); its balance needs a power of two, so round up.
+    count = 1 << max(n_preliminary - 1, 1).bit_length()
+    points = qmc.Sobol(dims, scramble=True, seed=int(rng.integers(2**31))).random(count)
+    n_preliminary = count
     for i, d in enumerate(distributions):
         if isinstance(d, CategoricalDistribution):
             points[:, i] = rng.integers(len(d.choices), size=n_preliminary)
