@@ -160,7 +160,7 @@ def test_tpe_quality(bench_dir: Path) -> None:
 
 def test_gp_quality(bench_dir: Path) -> None:
     functions = list(FUNCTIONS)
-    seeds = SEEDS[:5]  # Optuna's GP costs seconds per run
+    seeds = SEEDS
     theirs = optuna("quality", sampler="gp", functions=functions, seeds=seeds, trials=TRIALS)
     ours = best_values(bench_dir, lambda seed: GPSampler(seed=seed), "gp", functions, seeds)
     wins = compare_quality("GPSampler vs Optuna's GPSampler", ours, theirs["best"], seeds)  # type: ignore[arg-type]
