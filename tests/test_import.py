@@ -5,7 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ["sqlalchemy", "alembic", "numpy", "rich", "click", "psycopg"]
+HEAVY = [
+    "sqlalchemy",
+    "alembic",
+    "numpy",
+    "scipy",
+    "cmaes",
+    "threadpoolctl",
+    "rich",
+    "click",
+    "psycopg",
+]
 
 
 def test_import_aidot_loads_no_heavy_dependency() -> None:
