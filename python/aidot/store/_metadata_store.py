@@ -53,17 +53,16 @@ def run_sql(
     database's work (about 0.2 ms a statement). A list of tuples is an ``executemany``."""
     if conn.dialect.paramstyle != "qmark":
         sql = sql.replace("?", "%s")
-    return conn.exec_driver_sql(sql, params if params else ())
+    return conn.exec_driver_sql(sql, params)
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[tuple[object, ...]]) -> None:
     """Inserts rows (values for every column, in table order) with the driver's own
     ``executemany``: for 50,000 rows SQLAlchemy's per-row parameter handling cost more than
     the database's work."""
-    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
     columns = ", ".join(c.name for c in table.columns)
-    values = ", ".join([placeholder] * len(table.columns))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({values})", rows)
+    values = ", ".join(["?"] * len(table.columns))
+    run_sql(conn, f"INSERT INTO {table.name} ({columns}) VALUES ({values})", rows)
 
 
 class MetadataStore:

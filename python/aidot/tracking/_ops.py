@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aidot._ids import now_ms
 from aidot.errors import InvalidArgumentError
-from aidot.store._metadata_store import insert_blob_refs
+from aidot.store._metadata_store import insert_blob_refs, run_sql
 from aidot.store._schema import params, run_artifacts, runs, tags
 
 if TYPE_CHECKING:
@@ -95,10 +95,9 @@ def _upsert_tags(conn: sa.Connection, run_id: str, values: dict[str, str]) -> No
     if not values:
         return
     # One statement on both databases (INSERT ... ON CONFLICT DO UPDATE), not delete + insert.
-    placeholder = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    conn.exec_driver_sql(
-        f"INSERT INTO {tags.name} (run_id, key, value) "
-        f"VALUES ({placeholder}, {placeholder}, {placeholder}) "
+    run_sql(
+        conn,
+        f"INSERT INTO {tags.name} (run_id, key, value) VALUES (?, ?, ?) "
         "ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
         [(run_id, k, v) for k, v in values.items()],
     )
