@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import time
 
@@ -12,6 +13,11 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 def now_ms() -> int:
     """Milliseconds since the Unix epoch, UTC."""
     return time.time_ns() // 1_000_000
+
+
+def utc_datetime(ms: int) -> datetime.datetime:
+    """A timestamp in milliseconds since the epoch as an aware UTC datetime."""
+    return datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
 
 
 def new_id() -> str:

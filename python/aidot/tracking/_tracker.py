@@ -394,16 +394,12 @@ class ExperimentTracker:
     def _log_params(self, run_id: str, values: Mapping[str, Any], logged: dict[str, str]) -> None:
         """Records params; ``logged`` holds what this run logged before, so that a changed
         value is refused even while the store is unreachable."""
-        wanted = {check_key(k, "param name"): _value_text(k, v) for k, v in values.items()}
-        for key, value in wanted.items():
-            if key in logged and logged[key] != value:
-                raise _ops.param_conflict(run_id, key, logged[key], value)
+        wanted = _checked_params(run_id, values, logged)
         self._record(_ops.Op("params", run_id, wanted))
         logged.update(wanted)
 
     def _set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
-        wanted = {check_key(k, "tag name"): _value_text(k, v) for k, v in values.items()}
-        self._record(_ops.Op("tags", run_id, wanted))
+        self._record(_ops.Op("tags", run_id, _tag_text(values)))
 
     def _end_run(self, run_id: str, status: RunStatus, end_time: int) -> None:
         with self._active_lock:
@@ -460,16 +456,12 @@ class ExperimentTracker:
         end_time: int,
     ) -> None:
         """Records, in the caller's transaction, an adopted run's params, tags and end."""
-        wanted = {check_key(k, "param name"): _value_text(k, v) for k, v in params.items()}
         logged = run._params  # this process made the run: nobody else logged to it
-        for key, value in wanted.items():
-            if key in logged and logged[key] != value:
-                raise _ops.param_conflict(run.id, key, logged[key], value)
+        wanted = _checked_params(run.id, params, logged)
         new = [(run.id, k, v) for k, v in wanted.items() if k not in logged]
         if new:
             bulk_insert(conn, params_table, new)
-        tag_text = {check_key(k, "tag name"): _value_text(k, v) for k, v in tags.items()}
-        _ops.apply(conn, _ops.Op("tags", run.id, tag_text))
+        _ops.apply(conn, _ops.Op("tags", run.id, _tag_text(tags)))
         run_sql(
             conn,
             "UPDATE aidot_runs SET status = ?, end_time = ?, heartbeat_at = ? WHERE id = ?",
@@ -628,6 +620,21 @@ def _default_spool_root() -> Path:
 def _check_name(name: object, what: str) -> None:
     if not isinstance(name, str) or not name.strip() or len(name) > 255:
         raise InvalidArgumentError(f"{what} must be a non-empty string of at most 255 characters")
+
+
+def _checked_params(
+    run_id: str, values: Mapping[str, Any], logged: Mapping[str, str]
+) -> dict[str, str]:
+    """``values`` as stored text; a key ``logged`` already holds with another value raises."""
+    wanted = {check_key(k, "param name"): _value_text(k, v) for k, v in values.items()}
+    for key, value in wanted.items():
+        if key in logged and logged[key] != value:
+            raise _ops.param_conflict(run_id, key, logged[key], value)
+    return wanted
+
+
+def _tag_text(values: Mapping[str, Any]) -> dict[str, str]:
+    return {check_key(k, "tag name"): _value_text(k, v) for k, v in values.items()}
 
 
 def _value_text(key: str, value: Any) -> str:

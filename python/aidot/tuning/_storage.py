@@ -9,13 +9,12 @@ trial is RUNNING: a worker whose trial was failed for an expired heartbeat canno
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from aidot._ids import new_id, now_ms
+from aidot._ids import new_id, now_ms, utc_datetime
 from aidot.errors import AlreadyExistsError, NotFoundError, TrialFinishedError
 from aidot.store._metadata_store import bulk_insert, run_sql
 from aidot.store._schema import runs, studies, trials
@@ -425,13 +424,9 @@ def _frozen(row: Any) -> FrozenTrial:
         intermediate_values={int(k): v for k, v in json.loads(row.intermediate).items()},
         user_attrs=json.loads(row.user_attrs),
         system_attrs=json.loads(row.system_attrs),
-        datetime_start=_datetime(row.started_at),
-        datetime_complete=_datetime(row.completed_at),
+        datetime_start=None if row.started_at is None else utc_datetime(row.started_at),
+        datetime_complete=None if row.completed_at is None else utc_datetime(row.completed_at),
         trial_id=row.id,
         run_id=row.run_id,
         _internal=internal,
     )
-
-
-def _datetime(ms: int | None) -> dt.datetime | None:
-    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)

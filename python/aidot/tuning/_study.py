@@ -14,7 +14,7 @@ from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Se
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from aidot._ids import new_id, now_ms
+from aidot._ids import new_id, now_ms, utc_datetime
 from aidot.errors import (
     GridExhaustedError,
     InvalidArgumentError,
@@ -483,7 +483,7 @@ class Study:
             frozen.system_attrs["constraints"] = constraints
         self.sampler.after_trial(self, frozen, state, values)
         end = now_ms()
-        frozen.datetime_complete = _datetime(end)
+        frozen.datetime_complete = utc_datetime(end)
         run = trial.run
         names = self.metric_names or (
             [f"value_{i}" for i in range(len(self._record.directions))]
@@ -707,12 +707,6 @@ def _base_reserve() -> Any:
     from aidot.tuning.samplers import HyperparameterOptimizer
 
     return HyperparameterOptimizer.reserve
-
-
-def _datetime(ms: int) -> Any:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.timezone.utc)
 
 
 def _context() -> dict[str, Any]:

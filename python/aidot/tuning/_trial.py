@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from aidot._ids import utc_datetime
 from aidot.errors import InvalidArgumentError, InvalidDistributionError
 from aidot.tuning._distributions import (
     CategoricalChoice,
@@ -41,7 +41,7 @@ class Trial:
         self.study = study
         self.number = new.number
         self.run = run
-        self.datetime_start = dt.datetime.fromtimestamp(new.started_at / 1000, tz=dt.timezone.utc)
+        self.datetime_start = utc_datetime(new.started_at)
         self._id = new.id
         self._claim = new.claim
         self._fixed = dict(new.fixed_params)
