@@ -101,6 +101,14 @@ def test_studies_commands(studied: Workspace, tmp_path: Path) -> None:
     assert run("studies", "ls", "--workspace", home)[1].startswith("no studies")
 
 
+def test_the_worker_options_name_every_sampler_and_pruner() -> None:
+    from aidot.cli._tune import PRUNERS, SAMPLERS
+    from aidot.tuning._specs import pruners_by_name, samplers_by_name
+
+    assert list(samplers_by_name()) == SAMPLERS
+    assert list(pruners_by_name()) == PRUNERS
+
+
 def test_tune_worker_creates_and_runs_a_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

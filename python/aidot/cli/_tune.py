@@ -14,6 +14,7 @@ from aidot.cli._common import console, open_workspace, reports_errors, workspace
 from aidot.errors import InvalidArgumentError, NotFoundError
 
 SAMPLERS = ["auto", "tpe", "gp", "cmaes", "nsga2", "qmc", "random"]
+"""The keys of ``samplers_by_name()`` (listed here so that ``--help`` imports no sampler)."""
 PRUNERS = ["median", "asha", "hyperband", "none"]
 
 
@@ -247,29 +248,12 @@ def _load_objective(target: str) -> Any:
 
 
 def _sampler(name: str | None, seed: int | None) -> Any:
-    if name is None:
-        return None
-    from aidot.tuning import samplers
+    from aidot.tuning._specs import samplers_by_name
 
-    return {
-        "auto": samplers.AutoSampler,
-        "tpe": samplers.TPESampler,
-        "gp": samplers.GPSampler,
-        "cmaes": samplers.CmaEsSampler,
-        "nsga2": samplers.NSGAIISampler,
-        "qmc": samplers.QMCSampler,
-        "random": samplers.RandomSampler,
-    }[name](seed=seed)
+    return None if name is None else samplers_by_name()[name](seed=seed)  # type: ignore[call-arg]
 
 
 def _pruner(name: str | None) -> Any:
-    if name is None:
-        return None
-    from aidot.tuning import pruners
+    from aidot.tuning._specs import pruners_by_name
 
-    return {
-        "median": pruners.MedianPruner,
-        "asha": pruners.SuccessiveHalvingPruner,
-        "hyperband": pruners.HyperbandPruner,
-        "none": pruners.NopPruner,
-    }[name]()
+    return None if name is None else pruners_by_name()[name]()

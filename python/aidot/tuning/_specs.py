@@ -27,6 +27,34 @@ def sampler_spec(sampler: HyperparameterOptimizer) -> dict[str, Any]:
     return spec
 
 
+def samplers_by_name() -> dict[str, type[HyperparameterOptimizer]]:
+    """The samplers a study or a worker can name, by their command-line names (a grid needs
+    its points, so it is named only through a study's record)."""
+    from aidot.tuning import samplers
+
+    return {
+        "auto": samplers.AutoSampler,
+        "tpe": samplers.TPESampler,
+        "gp": samplers.GPSampler,
+        "cmaes": samplers.CmaEsSampler,
+        "nsga2": samplers.NSGAIISampler,
+        "qmc": samplers.QMCSampler,
+        "random": samplers.RandomSampler,
+    }
+
+
+def pruners_by_name() -> dict[str, type[BasePruner]]:
+    """The pruners that run with default settings, by their command-line names."""
+    from aidot.tuning import pruners
+
+    return {
+        "median": pruners.MedianPruner,
+        "asha": pruners.SuccessiveHalvingPruner,
+        "hyperband": pruners.HyperbandPruner,
+        "none": pruners.NopPruner,
+    }
+
+
 def sampler_from_spec(spec: dict[str, Any] | None) -> HyperparameterOptimizer | None:
     """A new sampler of the recorded kind, or None for a kind aidot does not ship."""
     from aidot.tuning import samplers
@@ -36,17 +64,9 @@ def sampler_from_spec(spec: dict[str, Any] | None) -> HyperparameterOptimizer | 
     name, seed = spec.get("name"), spec.get("seed")
     if name == "GridSampler":
         return samplers.GridSampler(spec["grid"], seed=seed)
-    known = {
-        "AutoSampler": samplers.AutoSampler,
-        "TPESampler": samplers.TPESampler,
-        "GPSampler": samplers.GPSampler,
-        "CmaEsSampler": samplers.CmaEsSampler,
-        "NSGAIISampler": samplers.NSGAIISampler,
-        "QMCSampler": samplers.QMCSampler,
-        "RandomSampler": samplers.RandomSampler,
-    }
+    known = {cls.__name__: cls for cls in samplers_by_name().values()}
     factory = known.get(str(name))
-    return None if factory is None else factory(seed=seed)
+    return None if factory is None else factory(seed=seed)  # type: ignore[call-arg]
 
 
 def pruner_spec(pruner: BasePruner) -> dict[str, Any]:
@@ -56,15 +76,8 @@ def pruner_spec(pruner: BasePruner) -> dict[str, Any]:
 
 def pruner_from_spec(spec: dict[str, Any] | None) -> BasePruner | None:
     """A new pruner of the recorded kind with default settings, or None."""
-    from aidot.tuning import pruners
-
     if not spec:
         return None
-    known = {
-        "MedianPruner": pruners.MedianPruner,
-        "NopPruner": pruners.NopPruner,
-        "SuccessiveHalvingPruner": pruners.SuccessiveHalvingPruner,
-        "HyperbandPruner": pruners.HyperbandPruner,
-    }
+    known = {cls.__name__: cls for cls in pruners_by_name().values()}
     factory = known.get(str(spec.get("name")))
     return None if factory is None else factory()
