@@ -23,7 +23,7 @@ class TrialColumns:
     parameter's internal value (NaN where a trial lacks it) with its distribution's kind."""
 
     def __init__(self, direction: StudyDirection) -> None:
-        self._sign = -1.0 if direction is StudyDirection.MAXIMIZE else 1.0
+        self._direction = direction
         self._count = 0
         self._capacity = 64
         self._numbers = np.zeros(self._capacity, dtype=np.int64)
@@ -46,7 +46,7 @@ class TrialColumns:
             self._grow()
         row = self._count
         self._numbers[row] = trial.number
-        self._keys[row] = self._rank_key(trial)
+        self._keys[row] = rank_key(trial, self._direction)
         internal = trial.internal_params()
         for name, value in internal.items():
             column = self._params.get(name)
@@ -83,17 +83,6 @@ class TrialColumns:
             columns.append(values)
         return np.stack(columns, axis=1)[keep]
 
-    def _rank_key(self, trial: FrozenTrial) -> tuple[float, float, float]:
-        if not trial.feasible:
-            violation = sum(c for c in trial.system_attrs["constraints"] if c > 0)
-            return (_INFEASIBLE, violation, 0.0)
-        if trial.state is TrialState.COMPLETE:
-            return (_COMPLETE, self._sign * trial.values[0], 0.0)  # type: ignore[index]
-        if not trial.intermediate_values:
-            return (_PRUNED, 1.0, 0.0)
-        step, value = max(trial.intermediate_values.items())
-        return (_PRUNED, -float(step), math.inf if math.isnan(value) else self._sign * value)
-
     def _grow(self) -> None:
         self._capacity *= 2
         self._numbers = np.resize(self._numbers, self._capacity)
@@ -101,6 +90,22 @@ class TrialColumns:
         for name in self._params:
             self._params[name] = _extend(self._params[name], self._capacity, np.nan)
             self._kinds[name] = _extend(self._kinds[name], self._capacity, -1)
+
+
+def rank_key(trial: FrozenTrial, direction: StudyDirection) -> tuple[float, float, float]:
+    """Where a finished trial ranks for one objective, smallest first: COMPLETE feasible
+    trials by value, then PRUNED ones by how far they got and their last value, then
+    infeasible ones by how much they violate their constraints."""
+    sign = -1.0 if direction is StudyDirection.MAXIMIZE else 1.0
+    if not trial.feasible:
+        violation = sum(c for c in trial.system_attrs["constraints"] if c > 0)
+        return (_INFEASIBLE, violation, 0.0)
+    if trial.state is TrialState.COMPLETE:
+        return (_COMPLETE, sign * trial.values[0], 0.0)  # type: ignore[index]
+    if not trial.intermediate_values:
+        return (_PRUNED, 1.0, 0.0)
+    step, value = max(trial.intermediate_values.items())
+    return (_PRUNED, -float(step), math.inf if math.isnan(value) else sign * value)
 
 
 def _extend(column: np.ndarray, capacity: int, fill: float) -> np.ndarray:

@@ -319,8 +319,6 @@ class Study:
                 _log.warning("trial %d failed: %s", live.number, reason)
         elif final is TrialState.PRUNED and live._intermediate:
             checked = [live._intermediate[max(live._intermediate)]]
-        elif values is not None and final is TrialState.FAIL:
-            checked = None
         return self._finish(live, final, checked)
 
     def enqueue_trial(
@@ -383,7 +381,7 @@ class Study:
         deadline = None if timeout is None else time.monotonic() + timeout
         state = _Budget(n_trials, deadline)
         self._stop = False
-        progress = _Progress(show_progress_bar, n_trials, timeout)
+        progress = _Progress(show_progress_bar, n_trials)
 
         def work() -> None:
             while not self._stop and state.take():
@@ -671,7 +669,7 @@ class _Budget:
 class _Progress:
     """A rich progress bar over the trials, when asked for."""
 
-    def __init__(self, enabled: bool, n_trials: int | None, timeout: float | None) -> None:
+    def __init__(self, enabled: bool, n_trials: int | None) -> None:
         self._bar: Any = None
         self._task: Any = None
         if enabled:

@@ -27,14 +27,28 @@ def intersection_search_space(
     """The parameters every finished trial has, with the same distribution, in name order;
     single-valued ones are left out (there is nothing to sample)."""
     states = (TrialState.COMPLETE, TrialState.PRUNED) if include_pruned else (TrialState.COMPLETE,)
-    space: dict[str, Distribution] | None = None
+    return _sampled(_fold(None, trials, states))
+
+
+def _fold(
+    space: dict[str, Distribution] | None,
+    trials: Iterable[FrozenTrial],
+    states: tuple[TrialState, ...],
+) -> dict[str, Distribution] | None:
+    """``space`` narrowed to what each trial in ``states`` also has, with the same
+    distribution (None: no such trial yet)."""
     for trial in trials:
         if trial.state not in states:
             continue
         if space is None:
             space = dict(trial.distributions)
-            continue
-        space = {name: d for name, d in space.items() if trial.distributions.get(name) == d}
+        else:
+            space = {name: d for name, d in space.items() if trial.distributions.get(name) == d}
+    return space
+
+
+def _sampled(space: dict[str, Distribution] | None) -> dict[str, Distribution]:
+    """The space in name order, without single-valued parameters (nothing to sample)."""
     if not space:
         return {}
     return {name: space[name] for name in sorted(space) if not space[name].single()}
@@ -60,17 +74,9 @@ class IntersectionSearchSpace:
             total = len(finished)
             with self._lock:
                 done, space = self._by_study.get(study._record.id, (0, None))
-                for trial in finished[done:total]:
-                    if trial.state not in self._states:
-                        continue
-                    if space is None:
-                        space = dict(trial.distributions)
-                    else:
-                        space = {n: d for n, d in space.items() if trial.distributions.get(n) == d}
+                space = _fold(space, finished[done:total], self._states)
                 self._by_study[study._record.id] = (total, space)
-        if not space:
-            return {}
-        return {n: space[n] for n in sorted(space) if not space[n].single()}
+        return _sampled(space)
 
 
 def to_unit(distribution: Distribution, internal: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from aidot.errors import InvalidArgumentError
-from aidot.tuning._columns import TrialColumns
+from aidot.tuning._columns import TrialColumns, rank_key
 from aidot.tuning._distributions import Distribution
 from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
 from aidot.tuning.samplers._base import ConstraintsFunc, HyperparameterOptimizer
@@ -119,7 +119,7 @@ class TPESampler(HyperparameterOptimizer):
             finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
             if len(finished) < self._n_startup_trials:
                 return {}
-            below, above = self._split(study, finished, _gamma_multi(len(finished)))
+            below, above = _split_multi(study, finished, _gamma_multi(len(finished)))
             below_obs = self._observations(study, below, space)
             above_obs = self._observations(study, above, space)
         if running:
@@ -154,12 +154,6 @@ class TPESampler(HyperparameterOptimizer):
         below = below[np.argsort(numbers[below], kind="stable")]
         above = above[np.argsort(numbers[above], kind="stable")]
         return columns.matrix(below, space), columns.matrix(above, space)
-
-    def _split(
-        self, study: Study, trials: list[FrozenTrial], n_below: int
-    ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
-        """Several objectives: see :func:`_split`."""
-        return _split(study, trials, n_below)
 
     def _observations(
         self, study: Study, trials: Sequence[FrozenTrial], space: dict[str, Distribution]
@@ -200,41 +194,20 @@ def _row(trial: FrozenTrial, space: dict[str, Distribution]) -> tuple[float, ...
     return None
 
 
-def _split(
+def _split_multi(
     study: Study, trials: list[FrozenTrial], n_below: int
 ) -> tuple[list[FrozenTrial], list[FrozenTrial]]:
-    """The ``n_below`` best trials and the rest, each in trial order: COMPLETE feasible
-    trials by value first, then PRUNED ones (by how far they got, then their last value),
-    then infeasible ones by how much they violate their constraints."""
-    complete, pruned, infeasible = [], [], []
-    for t in trials:
-        if not t.feasible:
-            infeasible.append(t)
-        elif t.state is TrialState.COMPLETE:
-            complete.append(t)
-        else:
-            pruned.append(t)
+    """Several objectives: the ``n_below`` best trials and the rest, each in trial order.
+    COMPLETE feasible trials come first by Pareto rank, then the others as
+    :func:`~aidot.tuning._columns.rank_key` orders them (by the first objective)."""
     directions = study.directions
-    if len(directions) == 1:
-        sign = -1.0 if directions[0] is StudyDirection.MAXIMIZE else 1.0
-        complete.sort(key=lambda t: sign * t.values[0])  # type: ignore[index]
-    else:
-        complete = _rank_multi(complete, directions)
-    pruned.sort(key=lambda t: _pruned_score(t, directions[0]))
-    infeasible.sort(key=lambda t: sum(c for c in t.system_attrs["constraints"] if c > 0))
-    ordered = complete + pruned + infeasible
+    complete = [t for t in trials if t.feasible and t.state is TrialState.COMPLETE]
+    others = [t for t in trials if not (t.feasible and t.state is TrialState.COMPLETE)]
+    others.sort(key=lambda t: rank_key(t, directions[0]))
+    ordered = _rank_multi(complete, directions) + others
     below = sorted(ordered[:n_below], key=lambda t: t.number)
     above = sorted(ordered[n_below:], key=lambda t: t.number)
     return below, above
-
-
-def _pruned_score(trial: FrozenTrial, direction: StudyDirection) -> tuple[float, float]:
-    if not trial.intermediate_values:
-        return (1.0, 0.0)
-    step, value = max(trial.intermediate_values.items())
-    if math.isnan(value):
-        return (-step, math.inf)
-    return (-step, -value if direction is StudyDirection.MAXIMIZE else value)
 
 
 def _rank_multi(trials: list[FrozenTrial], directions: list[StudyDirection]) -> list[FrozenTrial]:
