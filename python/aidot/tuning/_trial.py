@@ -131,7 +131,7 @@ class Trial:
                 else distribution.low
             )
         sampler = self.study.sampler
-        with self.study._drawing(refresh=not self._fresh):
+        with self.study._trials.drawing(refresh=not self._fresh):
             self._fresh = True
             if self._relative_space is None:
                 self._relative_space = sampler.infer_relative_search_space(self.study, self)

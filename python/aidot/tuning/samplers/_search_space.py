@@ -69,8 +69,8 @@ class IntersectionSearchSpace:
 
     def calculate(self, study: Study) -> dict[str, Distribution]:
         """The intersection over the study's finished trials."""
-        with study._lock:
-            finished = study._finished_order
+        with study._trials.lock:
+            finished = study._trials.finished_order
             total = len(finished)
             with self._lock:
                 done, space = self._by_study.get(study._record.id, (0, None))
