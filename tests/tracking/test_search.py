@@ -98,3 +98,37 @@ def test_dataframe_view(tracker: ExperimentTracker) -> None:
     assert list(frame["run_name"]) == ["broken", "run-09"]
     assert {"metrics.loss", "params.lr", "tags.team", "status"} <= set(frame.columns)
     assert isinstance(frame, pd.DataFrame)
+
+
+def test_pages_of_runs_follow_the_order_and_the_count_matches(tracker: ExperimentTracker) -> None:
+    order = ["metrics.loss ASC"]
+    everything = names(tracker.search_runs("churn", order_by=order))
+    pages = [
+        names(tracker.search_runs("churn", order_by=order, max_results=4, offset=offset))
+        for offset in (0, 4, 8, 12)
+    ]
+    assert [n for page in pages for n in page] == everything
+    assert [len(p) for p in pages] == [4, 4, 3, 0]
+    assert tracker.count_runs("churn") == 11
+    assert tracker.count_runs("churn", "tags.team = 'a'") == 5
+    assert tracker.count_runs(["churn", "other"], "metrics.loss < 0.2") == 8
+    with pytest.raises(InvalidFilterError):
+        tracker.count_runs("churn", "metrics.loss <")
+    with pytest.raises(ValueError, match="offset must be 0 or more"):
+        tracker.search_runs("churn", offset=-1)
+
+
+def test_run_keys_are_what_a_runs_table_offers_as_columns(tracker: ExperimentTracker) -> None:
+    assert tracker.run_keys("other") == {
+        "params": ["depth", "lr"],
+        "metrics": ["loss", "val loss"],
+        "tags": ["team"],
+    }
+
+
+def test_a_tag_is_set_on_a_finished_run(tracker: ExperimentTracker) -> None:
+    (run,) = tracker.search_runs("other", "attributes.name = 'run-11'")
+    tracker.set_tag(run.id, "reviewed", "yes")
+    assert tracker.get_run(run.id).tags == {"team": "a", "reviewed": "yes"}
+    with pytest.raises(NotFoundError):
+        tracker.set_tag("01nosuchrun", "reviewed", "yes")

@@ -112,17 +112,12 @@ def build_query(
     clauses: list[Clause],
     order: list[tuple[str, str, bool]],
     max_results: int,
+    offset: int = 0,
 ) -> sa.Select[Any]:
-    """One SELECT of run ids matching everything, in order."""
+    """One SELECT of run ids matching everything, in order, from the ``offset``-th."""
     import sqlalchemy as sa
 
-    query = sa.select(runs.c.id).where(runs.c.experiment_id.in_(experiment_ids))
-    for n, clause in enumerate(clauses):
-        joins: list[tuple[Any, Any]] = []
-        column = _column_for(clause.entity, clause.key, n, joins)
-        for table, condition in joins:
-            query = query.join(table, condition)
-        query = query.where(_compare(column, clause))
+    query = _matching(sa.select(runs.c.id), experiment_ids, clauses)
     order_columns = []
     for n, (entity, key, ascending) in enumerate(order):
         order_joins: list[tuple[Any, Any]] = []
@@ -132,7 +127,27 @@ def build_query(
         order_columns.append((column.asc() if ascending else column.desc()).nulls_last())
     order_columns.append(runs.c.start_time.desc())
     order_columns.append(runs.c.id)
-    return query.order_by(*order_columns).limit(max_results)
+    return query.order_by(*order_columns).limit(max_results).offset(offset)
+
+
+def count_query(experiment_ids: list[str], clauses: list[Clause]) -> sa.Select[Any]:
+    """One SELECT of how many runs match."""
+    import sqlalchemy as sa
+
+    return _matching(sa.select(sa.func.count(runs.c.id)), experiment_ids, clauses)
+
+
+def _matching(
+    query: sa.Select[Any], experiment_ids: list[str], clauses: list[Clause]
+) -> sa.Select[Any]:
+    query = query.where(runs.c.experiment_id.in_(experiment_ids))
+    for n, clause in enumerate(clauses):
+        joins: list[tuple[Any, Any]] = []
+        column = _column_for(clause.entity, clause.key, n, joins)
+        for table, condition in joins:
+            query = query.join(table, condition)
+        query = query.where(_compare(column, clause))
+    return query
 
 
 def _column_for(entity: str, key: str, n: int, joins: list[tuple[Any, Any]]) -> Any:

@@ -266,6 +266,7 @@ class ExperimentTracker:
         filter: str | None = None,
         order_by: list[str] | None = None,
         max_results: int = 1000,
+        offset: int = 0,
     ) -> list[RunInfo]:
         """Runs of ``experiments`` (names or ids; default all active) matching ``filter``,
         sorted by ``order_by`` then newest first, in MLflow's syntax::
@@ -273,6 +274,7 @@ class ExperimentTracker:
             search_runs("churn", "metrics.loss < 0.1 and params.lr = '0.01'",
                         order_by=["metrics.loss ASC"])
 
+        ``offset`` skips that many matching runs first, for paging (with :meth:`count_runs`).
         A filter that does not parse raises :class:`~aidot.errors.InvalidFilterError`.
         """
         import sqlalchemy as sa
@@ -281,12 +283,16 @@ class ExperimentTracker:
 
         if max_results < 1:
             raise InvalidArgumentError(f"max_results must be at least 1, got {max_results}")
+        if offset < 0:
+            raise InvalidArgumentError(f"offset must be 0 or more, got {offset}")
         clauses = parse_filter(filter)
         order = parse_order_by(order_by)
         experiment_ids = self._experiment_ids(experiments)
         with self._store.read() as conn:
             ids = list(
-                conn.execute(build_query(experiment_ids, clauses, order, max_results)).scalars()
+                conn.execute(
+                    build_query(experiment_ids, clauses, order, max_results, offset)
+                ).scalars()
             )
             if not ids:
                 return []
@@ -351,6 +357,11 @@ class ExperimentTracker:
         with self._store.read() as conn:
             _require_run(conn, run_id)
             return read_history(conn, run_id, key, max_points)
+
+    def set_tag(self, run_id: str, key: str, value: Any) -> None:
+        """Sets (or replaces) a tag on any run, running or finished, as MLflow's client does."""
+        self._require_run(run_id)
+        self._set_tags(run_id, {key: value})
 
     def list_artifacts(self, run_id: str, path: str | None = None) -> list[ArtifactInfo]:
         """The files a run logged (under ``path`` if given), sorted by path."""
@@ -423,14 +434,40 @@ class ExperimentTracker:
             return False
         return True
 
-    def count_runs(self, experiment: str) -> int:
-        """How many runs an experiment (name or id) has."""
-        import sqlalchemy as sa
+    def count_runs(
+        self, experiments: list[str] | str | None = None, filter: str | None = None
+    ) -> int:
+        """How many runs of ``experiments`` (names or ids; default all active) match
+        ``filter`` (the syntax of :meth:`search_runs`; default every run)."""
+        from aidot.tracking._search import count_query, parse_filter
 
-        (experiment_id,) = self._experiment_ids(experiment)
-        query = sa.select(sa.func.count()).where(runs.c.experiment_id == experiment_id)
+        query = count_query(self._experiment_ids(experiments), parse_filter(filter))
         with self._store.read() as conn:
             return int(conn.execute(query).scalar_one())
+
+    def run_keys(self, experiments: list[str] | str | None = None) -> dict[str, list[str]]:
+        """The param, metric and tag keys that runs of ``experiments`` (default all active)
+        have, sorted: ``{"params": [...], "metrics": [...], "tags": [...]}``; what a runs
+        table offers as columns."""
+        import sqlalchemy as sa
+
+        experiment_ids = self._experiment_ids(experiments)
+        keys: dict[str, list[str]] = {}
+        with self._store.read() as conn:
+            for field_name, table in (
+                ("params", params),
+                ("metrics", metric_series),
+                ("tags", tags),
+            ):
+                query = (
+                    sa.select(table.c.key)
+                    .distinct()
+                    .join(runs, runs.c.id == table.c.run_id)
+                    .where(runs.c.experiment_id.in_(experiment_ids))
+                    .order_by(table.c.key)
+                )
+                keys[field_name] = list(conn.execute(query).scalars())
+        return keys
 
     def _require_run(self, run_id: str) -> None:
         with self._store.read() as conn:
