@@ -15,6 +15,8 @@ HEAVY = [
     "rich",
     "click",
     "psycopg",
+    "starlette",
+    "uvicorn",
 ]
 
 

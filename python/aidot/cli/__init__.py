@@ -13,6 +13,7 @@ from aidot.cli._models import models_group
 from aidot.cli._serve import serve_command
 from aidot.cli._tracking import experiments_group, runs_group
 from aidot.cli._tune import studies_group, tune_group
+from aidot.cli._ui import ui_command
 
 __all__ = ["cli", "main"]
 
@@ -33,6 +34,7 @@ cli.add_command(models_group)
 cli.add_command(serve_command)
 cli.add_command(tune_group)
 cli.add_command(studies_group)
+cli.add_command(ui_command)
 
 
 def main() -> None:
