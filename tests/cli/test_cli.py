@@ -166,3 +166,24 @@ def test_tracking_commands(tmp_path: Path) -> None:
     code, out = run("runs", "show", "0" * 26, "--workspace", str(home))
     assert code == 1
     assert "no run" in out
+
+
+def test_runs_delete_and_restore(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    with Workspace(home) as ws:
+        with ws.tracker.start_run("e", name="first"):
+            pass
+        with ws.tracker.start_run("e", name="second") as second:
+            pass
+    assert run("runs", "delete", second.id, "-w", str(home)) == (0, f"deleted run {second.id}\n")
+    code, out = run("runs", "ls", "-e", "e", "-w", str(home))
+    assert "first" in out
+    assert "second" not in out
+    code, out = run("runs", "ls", "-e", "e", "--all", "-w", str(home))
+    assert "second (deleted)" in out
+    assert run("runs", "restore", second.id, "-w", str(home))[0] == 0
+    code, out = run("runs", "ls", "-e", "e", "-w", str(home))
+    assert "second" in out
+    code, out = run("runs", "delete", "01nosuchrun", "-w", str(home))
+    assert code == 1
+    assert "no run with id '01nosuchrun'" in out

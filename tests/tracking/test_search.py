@@ -132,3 +132,20 @@ def test_a_tag_is_set_on_a_finished_run(tracker: ExperimentTracker) -> None:
     assert tracker.get_run(run.id).tags == {"team": "a", "reviewed": "yes"}
     with pytest.raises(NotFoundError):
         tracker.set_tag("01nosuchrun", "reviewed", "yes")
+
+
+def test_a_deleted_run_leaves_searches_and_counts_until_restored(
+    tracker: ExperimentTracker,
+) -> None:
+    (run,) = tracker.search_runs("other", "attributes.name = 'run-10'")
+    tracker.delete_run(run.id)
+    assert names(tracker.search_runs("other")) == ["run-11"]
+    assert tracker.count_runs("other") == 1
+    assert tracker.count_runs("other", include_deleted=True) == 2
+    assert names(tracker.search_runs("other", include_deleted=True)) == ["run-11", "run-10"]
+    assert tracker.get_run(run.id).lifecycle == "deleted"  # still readable by id
+    tracker.restore_run(run.id)
+    assert tracker.get_run(run.id).lifecycle == "active"
+    assert tracker.count_runs("other") == 2
+    with pytest.raises(NotFoundError):
+        tracker.delete_run("01nosuchrun")

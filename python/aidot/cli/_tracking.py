@@ -47,7 +47,7 @@ def experiments_ls(include_deleted: bool, workspace: Path | None) -> None:
 
 @click.group("runs")
 def runs_group() -> None:
-    """List, show, compare and plot tracked runs."""
+    """List, show, compare, plot, delete and restore tracked runs."""
 
 
 @runs_group.command("ls")
@@ -55,6 +55,7 @@ def runs_group() -> None:
 @click.option("--filter", "filter_", default=None, help='e.g. "metrics.loss < 0.1".')
 @click.option("--order-by", multiple=True, help='e.g. "metrics.loss ASC" (repeatable).')
 @click.option("--max-results", default=50, show_default=True, type=click.IntRange(min=1))
+@click.option("--all", "include_deleted", is_flag=True, help="Include deleted runs.")
 @workspace_option
 @reports_errors
 def runs_ls(
@@ -62,26 +63,56 @@ def runs_ls(
     filter_: str | None,
     order_by: tuple[str, ...],
     max_results: int,
+    include_deleted: bool,
     workspace: Path | None,
 ) -> None:
     """List runs, filtered and ordered as in search_runs."""
     ws = open_workspace(workspace)
     found = ws.tracker.search_runs(
-        list(experiment) or None, filter_, list(order_by) or None, max_results
+        list(experiment) or None,
+        filter_,
+        list(order_by) or None,
+        max_results,
+        include_deleted=include_deleted,
     )
     metric_keys = sorted({k for r in found for k in r.metrics})[:6]
     table = Table("name", "status", "started (UTC)", *metric_keys)
     table.add_column("id", overflow="fold")
     for run in found:
         style = _STATUS_STYLE.get(run.status.value, "")
+        deleted = " (deleted)" if run.lifecycle == "deleted" else ""
         table.add_row(
-            run.name,
+            run.name + deleted,
             f"[{style}]{run.status.value}[/]",
             utc_time(run.start_time),
             *(_number(run.metrics[k]) if k in run.metrics else "-" for k in metric_keys),
             run.id,
         )
     console.print(table)
+
+
+@runs_group.command("delete")
+@click.argument("run_ids", nargs=-1, required=True)
+@workspace_option
+@reports_errors
+def runs_delete(run_ids: tuple[str, ...], workspace: Path | None) -> None:
+    """Hide runs from listings and searches (their data stays; 'runs restore' undoes it)."""
+    ws = open_workspace(workspace)
+    for run_id in run_ids:
+        ws.tracker.delete_run(run_id)
+        console.print(f"deleted run {run_id}")
+
+
+@runs_group.command("restore")
+@click.argument("run_ids", nargs=-1, required=True)
+@workspace_option
+@reports_errors
+def runs_restore(run_ids: tuple[str, ...], workspace: Path | None) -> None:
+    """Bring back deleted runs."""
+    ws = open_workspace(workspace)
+    for run_id in run_ids:
+        ws.tracker.restore_run(run_id)
+        console.print(f"restored run {run_id}")
 
 
 @runs_group.command("show")
@@ -93,7 +124,8 @@ def runs_show(run_id: str, workspace: Path | None) -> None:
     ws = open_workspace(workspace)
     run = ws.tracker.get_run(run_id)
     experiment = ws.tracker.get_experiment(run.experiment_id)
-    console.print(f"[bold]{run.name}[/] ({run.id}) in experiment {experiment.name}")
+    deleted = " [red](deleted)[/]" if run.lifecycle == "deleted" else ""
+    console.print(f"[bold]{run.name}[/] ({run.id}) in experiment {experiment.name}{deleted}")
     style = _STATUS_STYLE.get(run.status.value, "")
     console.print(
         f"status [{style}]{run.status.value}[/], started {utc_time(run.start_time)}, "

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-REVISIONS: tuple[str, ...] = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008")
+REVISIONS: tuple[str, ...] = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+)
 """Every migration revision this aidot knows, oldest first."""
 
 HEAD = REVISIONS[-1]
@@ -66,9 +76,11 @@ runs = sa.Table(
     sa.Column("end_time", sa.BigInteger, nullable=True),
     sa.Column("heartbeat_at", sa.BigInteger, nullable=False),
     sa.Column("context", sa.Text, nullable=False),
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
     sa.Index("ix_aidot_runs_experiment", "experiment_id", "start_time"),
 )
-"""Runs; ``context`` is the captured environment as JSON (git, command line, host, versions)."""
+"""Runs; ``context`` is the captured environment as JSON (git, command line, host, versions);
+``lifecycle`` is ``active`` or ``deleted`` (hidden from searches, restorable)."""
 
 
 def _run_key_values(name: str) -> sa.Table:

@@ -113,11 +113,13 @@ def build_query(
     order: list[tuple[str, str, bool]],
     max_results: int,
     offset: int = 0,
+    *,
+    include_deleted: bool = False,
 ) -> sa.Select[Any]:
     """One SELECT of run ids matching everything, in order, from the ``offset``-th."""
     import sqlalchemy as sa
 
-    query = _matching(sa.select(runs.c.id), experiment_ids, clauses)
+    query = _matching(sa.select(runs.c.id), experiment_ids, clauses, include_deleted)
     order_columns = []
     for n, (entity, key, ascending) in enumerate(order):
         order_joins: list[tuple[Any, Any]] = []
@@ -130,17 +132,25 @@ def build_query(
     return query.order_by(*order_columns).limit(max_results).offset(offset)
 
 
-def count_query(experiment_ids: list[str], clauses: list[Clause]) -> sa.Select[Any]:
+def count_query(
+    experiment_ids: list[str], clauses: list[Clause], include_deleted: bool = False
+) -> sa.Select[Any]:
     """One SELECT of how many runs match."""
     import sqlalchemy as sa
 
-    return _matching(sa.select(sa.func.count(runs.c.id)), experiment_ids, clauses)
+    count = sa.select(sa.func.count(runs.c.id))
+    return _matching(count, experiment_ids, clauses, include_deleted)
 
 
 def _matching(
-    query: sa.Select[Any], experiment_ids: list[str], clauses: list[Clause]
+    query: sa.Select[Any],
+    experiment_ids: list[str],
+    clauses: list[Clause],
+    include_deleted: bool,
 ) -> sa.Select[Any]:
     query = query.where(runs.c.experiment_id.in_(experiment_ids))
+    if not include_deleted:
+        query = query.where(runs.c.lifecycle == "active")
     for n, clause in enumerate(clauses):
         joins: list[tuple[Any, Any]] = []
         column = _column_for(clause.entity, clause.key, n, joins)

@@ -72,6 +72,8 @@ class RunInfo:
     metrics: dict[str, float] = field(default_factory=dict)
     """The latest value of each metric."""
     context: dict[str, Any] = field(default_factory=dict)
+    lifecycle: str = "active"
+    """``active``, or ``deleted`` (by :meth:`ExperimentTracker.delete_run`; restorable)."""
 
 
 class ExperimentTracker:
@@ -196,6 +198,7 @@ class ExperimentTracker:
             "start_time": now,
             "end_time": None,
             "heartbeat_at": now,
+            "lifecycle": "active",
             "context": json.dumps(capture_context()),
         }
         with self._store.write() as conn:
@@ -267,6 +270,8 @@ class ExperimentTracker:
         order_by: list[str] | None = None,
         max_results: int = 1000,
         offset: int = 0,
+        *,
+        include_deleted: bool = False,
     ) -> list[RunInfo]:
         """Runs of ``experiments`` (names or ids; default all active) matching ``filter``,
         sorted by ``order_by`` then newest first, in MLflow's syntax::
@@ -275,7 +280,8 @@ class ExperimentTracker:
                         order_by=["metrics.loss ASC"])
 
         ``offset`` skips that many matching runs first, for paging (with :meth:`count_runs`).
-        A filter that does not parse raises :class:`~aidot.errors.InvalidFilterError`.
+        Deleted runs (:meth:`delete_run`) are left out unless ``include_deleted``. A filter
+        that does not parse raises :class:`~aidot.errors.InvalidFilterError`.
         """
         import sqlalchemy as sa
 
@@ -291,7 +297,14 @@ class ExperimentTracker:
         with self._store.read() as conn:
             ids = list(
                 conn.execute(
-                    build_query(experiment_ids, clauses, order, max_results, offset)
+                    build_query(
+                        experiment_ids,
+                        clauses,
+                        order,
+                        max_results,
+                        offset,
+                        include_deleted=include_deleted,
+                    )
                 ).scalars()
             )
             if not ids:
@@ -357,6 +370,21 @@ class ExperimentTracker:
         with self._store.read() as conn:
             _require_run(conn, run_id)
             return read_history(conn, run_id, key, max_points)
+
+    def delete_run(self, run_id: str) -> None:
+        """Hides a run from searches, counts and the UI's tables, as MLflow's ``delete_run``
+        does; its data stays (:meth:`get_run` still reads it) and :meth:`restore_run` brings
+        it back."""
+        self._set_lifecycle(run_id, "deleted")
+
+    def restore_run(self, run_id: str) -> None:
+        """Brings back a deleted run."""
+        self._set_lifecycle(run_id, "active")
+
+    def _set_lifecycle(self, run_id: str, lifecycle: str) -> None:
+        self._require_run(run_id)
+        with self._store.write() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(lifecycle=lifecycle))
 
     def set_tag(self, run_id: str, key: str, value: Any) -> None:
         """Sets (or replaces) a tag on any run, running or finished, as MLflow's client does."""
@@ -435,13 +463,19 @@ class ExperimentTracker:
         return True
 
     def count_runs(
-        self, experiments: list[str] | str | None = None, filter: str | None = None
+        self,
+        experiments: list[str] | str | None = None,
+        filter: str | None = None,
+        *,
+        include_deleted: bool = False,
     ) -> int:
         """How many runs of ``experiments`` (names or ids; default all active) match
-        ``filter`` (the syntax of :meth:`search_runs`; default every run)."""
+        ``filter`` (the syntax of :meth:`search_runs`; default every run), deleted ones only
+        with ``include_deleted``."""
         from aidot.tracking._search import count_query, parse_filter
 
-        query = count_query(self._experiment_ids(experiments), parse_filter(filter))
+        experiment_ids = self._experiment_ids(experiments)
+        query = count_query(experiment_ids, parse_filter(filter), include_deleted)
         with self._store.read() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -463,7 +497,7 @@ class ExperimentTracker:
                     sa.select(table.c.key)
                     .distinct()
                     .join(runs, runs.c.id == table.c.run_id)
-                    .where(runs.c.experiment_id.in_(experiment_ids))
+                    .where(runs.c.experiment_id.in_(experiment_ids), runs.c.lifecycle == "active")
                     .order_by(table.c.key)
                 )
                 keys[field_name] = list(conn.execute(query).scalars())
@@ -639,6 +673,7 @@ def _run_info(
         tags=tags,
         metrics=metrics,
         context=json.loads(row.context),
+        lifecycle=row.lifecycle,
     )
 
 

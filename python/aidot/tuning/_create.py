@@ -57,6 +57,7 @@ def create_study(
         "start_time": now,
         "end_time": now,
         "heartbeat_at": now,
+        "lifecycle": "active",
         "context": json.dumps({}),
     }
     system_attrs: dict[str, Any] = {

@@ -532,6 +532,7 @@ class Study:
             "start_time": now,
             "end_time": None,
             "heartbeat_at": now,
+            "lifecycle": "active",
             "context": self._context,
         }
 
