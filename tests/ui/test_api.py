@@ -282,8 +282,16 @@ def test_stages_and_aliases_change_through_the_api(fresh: Workspace) -> None:
         assert "stage" in missing.error
         aliased = request(f"{ui.url}/api/models/m/aliases", "POST", {"alias": "best", "version": 2})
         assert aliased.json()["aliases"] == ["best"]
-        bad = request(f"{ui.url}/api/models/m/aliases", "POST", {"alias": "best", "version": "2"})
-        assert bad.status == 400
+        for version in ("2", 2**40, True):
+            bad = request(
+                f"{ui.url}/api/models/m/aliases", "POST", {"alias": "best", "version": version}
+            )
+            assert bad.status == 400, version
+        huge = request(
+            f"{ui.url}/api/models/m/versions/{2**40}/stage", "POST", {"stage": "Staging"}
+        )
+        assert huge.status == 400
+        assert "at most 2147483647" in huge.error
         removed = request(f"{ui.url}/api/models/m/aliases/best", "DELETE")
         assert removed.status == 200
     assert fresh.registry.get_version("m", 1).stage == "Staging"
@@ -370,3 +378,23 @@ def test_a_workspace_from_a_newer_aidot_is_reported_not_crashed(tmp_path: Path) 
     assert "upgrade aidot" in about["problem"]["error"]
     assert runs.status == 409
     assert runs.json()["kind"] == "newer_workspace"
+
+
+def test_a_run_is_deleted_and_restored_through_the_api(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    with ws.tracker.start_run("e", name="keep"):
+        pass
+    with ws.tracker.start_run("e", name="drop") as dropped:
+        pass
+    with serve_ui(ws, port=0) as ui:
+        assert request(f"{ui.url}/api/runs/{dropped.id}", "DELETE").status == 200
+        listed = request(f"{ui.url}/api/runs?experiment=e").json()
+        assert [r["name"] for r in listed["runs"]] == ["keep"]
+        assert listed["total"] == 1
+        shown = request(f"{ui.url}/api/runs/{dropped.id}").json()
+        assert shown["lifecycle"] == "deleted"
+        restored = request(f"{ui.url}/api/runs/{dropped.id}/restore", "POST", {})
+        assert restored.status == 200
+        assert request(f"{ui.url}/api/runs?experiment=e").json()["total"] == 2
+        assert request(f"{ui.url}/api/runs/01nosuchrun", "DELETE").status == 404
+    ws.close()

@@ -258,3 +258,24 @@ def test_a_newer_workspace_shows_an_explicit_message(page: Any, tmp_path: Path) 
         banner = page.locator("#banner")
         banner.wait_for(timeout=TIMEOUT_MS)
         assert "written by a newer aidot" in banner.inner_text()
+
+
+def test_a_run_is_deleted_after_confirmation_and_restored(page: Any, tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    with ws.tracker.start_run("e", name="keep"):
+        pass
+    with ws.tracker.start_run("e", name="drop") as dropped:
+        pass
+    page.on("dialog", lambda dialog: dialog.accept())
+    with serve_ui(ws, port=0) as ui:
+        page.goto(f"{ui.url}/runs/{dropped.id}")
+        page.click("button.delete")
+        page.wait_for_selector(f".pager .count >> text=1{DASH}1 of 1 runs", timeout=TIMEOUT_MS)
+        assert page.locator("table.runs tbody tr").all_inner_texts()[0].find("keep") >= 0
+        assert ws.tracker.get_run(dropped.id).lifecycle == "deleted"
+        page.goto(f"{ui.url}/runs/{dropped.id}")
+        page.wait_for_selector("h1 .badge-deleted", timeout=TIMEOUT_MS)
+        page.click("button.restore")
+        page.wait_for_selector("h1 button.delete", timeout=TIMEOUT_MS)
+    assert ws.tracker.get_run(dropped.id).lifecycle == "active"
+    ws.close()

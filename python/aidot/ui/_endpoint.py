@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from aidot.workspace import Workspace
 
+_INT_MAX = 2**31 - 1
 _KINDS: dict[type, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -36,6 +37,13 @@ class Param:
     default: Any = None
     required: bool = False
     minimum: int | None = None
+    maximum: int | None = None
+    """Integers default to at most 2**31 - 1: anything bigger is a mistake, and more than
+    SQLite's integers hold."""
+
+    def __post_init__(self) -> None:
+        if self.kind is int and self.maximum is None:
+            object.__setattr__(self, "maximum", _INT_MAX)
 
 
 @dataclass(frozen=True)
@@ -160,6 +168,10 @@ def _convert(param: Param, raw: str) -> Any:
         raise ApiError(
             400, f"{param.name} must be at least {param.minimum}, got {raw!r}", "bad_request"
         )
+    if param.maximum is not None and value > param.maximum:
+        raise ApiError(
+            400, f"{param.name} must be at most {param.maximum}, got {raw!r}", "bad_request"
+        )
     return value
 
 
@@ -219,6 +231,8 @@ def _param_spec(param: Param) -> dict[str, Any]:
         schema["default"] = param.default
     if param.minimum is not None:
         schema["minimum"] = param.minimum
+    if param.maximum is not None:
+        schema["maximum"] = param.maximum
     return {
         "name": param.name,
         "in": param.where,

@@ -140,9 +140,14 @@ def transition_stage(call: Call) -> Any:
 
 def set_alias(call: Call) -> Any:
     alias, version = call.body.get("alias"), call.body.get("version")
-    if not isinstance(alias, str) or not isinstance(version, int) or isinstance(version, bool):
+    if (
+        not isinstance(alias, str)
+        or not isinstance(version, int)
+        or isinstance(version, bool)
+        or not 1 <= version < 2**31
+    ):
         raise ApiError(
-            400, "the body needs 'alias' (a string) and 'version' (an integer)", "bad_request"
+            400, "the body needs 'alias' (a string) and 'version' (a version number)", "bad_request"
         )
     call.ws.registry.set_alias(call.args["name"], alias, version)
     return _version_row(call.ws.registry.get_version(call.args["name"], version))

@@ -148,12 +148,23 @@ def set_run_tag(call: Call) -> Any:
     return {"run_id": run_id, "tags": tracker.get_run(run_id).tags}
 
 
+def delete_run(call: Call) -> Any:
+    call.ws.tracker.delete_run(call.args["run_id"])
+    return {"run_id": call.args["run_id"], "lifecycle": "deleted"}
+
+
+def restore_run(call: Call) -> Any:
+    call.ws.tracker.restore_run(call.args["run_id"])
+    return {"run_id": call.args["run_id"], "lifecycle": "active"}
+
+
 def _run_row(info: RunInfo) -> dict[str, Any]:
     return {
         "id": info.id,
         "experiment_id": info.experiment_id,
         "name": info.name,
         "status": info.status.value,
+        "lifecycle": info.lifecycle,
         "parent_id": info.parent_id,
         "start_time": info.start_time,
         "end_time": info.end_time,
@@ -265,6 +276,25 @@ ENDPOINTS = [
             "properties": {"key": {"type": "string"}, "value": {"type": "string"}},
             "required": ["key", "value"],
         },
+        writes=True,
+    ),
+    Endpoint(
+        "DELETE",
+        "/api/runs/{run_id}",
+        delete_run,
+        "Deletes a run: hidden from tables and searches, its data kept (restorable)",
+        "runs",
+        (_RUN_ID,),
+        writes=True,
+    ),
+    Endpoint(
+        "POST",
+        "/api/runs/{run_id}/restore",
+        restore_run,
+        "Restores a deleted run",
+        "runs",
+        (_RUN_ID,),
+        body={"type": "object"},
         writes=True,
     ),
 ]

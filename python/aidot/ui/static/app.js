@@ -47,7 +47,7 @@ export function navigate(href, { replace = false } = {}) {
 }
 
 export function notFound(main, message) {
-  clear(main, 
+  clear(main,
     h("section", { class: "card notfound" },
       h("h1", {}, "Not found"),
       errorBox(message),

@@ -30,7 +30,7 @@ export async function datasetPage(ctx, name) {
     h("option", { value: v.version, selected: v.version === value }, `v${v.version}${v.tags.length ? ` (${v.tags.join(", ")})` : ""}`)));
   const older = pick("from", versions[Math.min(1, versions.length - 1)].version);
   const newer = pick("to", versions[0].version);
-  clear(ctx.main, 
+  clear(ctx.main,
     h("h1", {}, name),
     section("Versions", table([
       { title: "Version", value: (v) => link(`/datasets/${enc}?version=${v.version}`, `v${v.version}`) },
@@ -49,7 +49,7 @@ export async function datasetPage(ctx, name) {
     const page = await get(`/api/datasets/${enc}/versions/${chosen}/files`, { offset, limit: FILES_PAGE });
     if (!ctx.current()) return;
     const last = Math.min(offset + FILES_PAGE, page.total);
-    clear(files, 
+    clear(files,
       h("div", { class: "pager" },
         h("button", { type: "button", disabled: offset === 0, onclick: () => showFiles(Math.max(0, offset - FILES_PAGE)) }, "‹ Previous"),
         h("span", { class: "count" }, `${num(offset + 1)}–${num(last)} of ${num(page.total)} files`),

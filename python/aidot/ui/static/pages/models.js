@@ -51,7 +51,7 @@ export async function modelPage(ctx, name, selected) {
   }
 
   const lineage = h("div", { class: "lineage-box" });
-  clear(ctx.main, 
+  clear(ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, model.name), model.description ? h("p", {}, model.description) : null),
     status,
     section("Versions", table([

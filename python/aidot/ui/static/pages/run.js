@@ -1,6 +1,6 @@
 // One run: params, tags, context, metric charts, system metrics, artifacts, inputs,
 // checkpoints and the model versions registered from it.
-import { artifactUrl, get, post, write } from "../api.js";
+import { artifactUrl, del, get, post, write } from "../api.js";
 import { badge, bytes, clear, duration, errorBox, h, keyValues, link, num, section, table, time } from "../dom.js";
 import { metricChart } from "../charts.js";
 
@@ -12,6 +12,7 @@ export async function runPage(ctx, runId) {
   const run = await get(`/api/runs/${encodeURIComponent(runId)}`);
   if (!ctx.current()) return;
   document.title = `${run.name} · aidot`;
+  const canWrite = ctx.about.writable || ctx.about.token_accepted;
   const chartOptions = { xMode: "step", log: false, smoothing: 0 };
   const metricKeys = Object.keys(run.metrics).sort();
   const trainingKeys = metricKeys.filter((k) => !k.startsWith("system/"));
@@ -48,7 +49,7 @@ export async function runPage(ctx, runId) {
   }
 
   const tagsBox = h("div", {}, keyValues(run.tags));
-  const tagForm = ctx.about.writable || ctx.about.token_accepted ? h("form", { class: "inline-form", onsubmit: async (e) => {
+  const tagForm = canWrite ? h("form", { class: "inline-form", onsubmit: async (e) => {
     e.preventDefault();
     const form = e.target;
     try {
@@ -62,9 +63,28 @@ export async function runPage(ctx, runId) {
   h("input", { name: "value", placeholder: "value", required: true, "aria-label": "tag value" }),
   h("button", { type: "submit" }, "Set tag")) : null;
 
-  clear(main, 
+  const deleted = run.lifecycle === "deleted";
+  const lifecycleButton = !canWrite ? null : deleted
+    ? h("button", { type: "button", class: "restore", onclick: () => change(`Restore run ${run.name}?`,
+      () => post(`/api/runs/${encodeURIComponent(runId)}/restore`, {}), location.pathname) }, "Restore")
+    : h("button", { type: "button", class: "delete", onclick: () => change(
+      `Delete run ${run.name}? It disappears from the tables; its data is kept and it can be restored.`,
+      () => del(`/api/runs/${encodeURIComponent(runId)}`), `/?experiment=${run.experiment.id}`) }, "Delete");
+  const status = h("div", { class: "status-line", role: "status" });
+  async function change(question, action, then) {
+    if (!window.confirm(question)) return;
+    try {
+      await write(action);
+      ctx.navigate(then, { replace: true });
+    } catch (error) {
+      clear(status, errorBox(error.message));
+    }
+  }
+
+  clear(main,
     h("div", { class: "page-head" },
-      h("h1", {}, run.name, " ", badge(run.status)),
+      h("h1", {}, run.name, " ", badge(run.status), deleted ? [" ", badge("deleted")] : null, " ", lifecycleButton),
+      status,
       h("p", { class: "muted" }, `run ${run.id} · experiment `, link(`/?experiment=${run.experiment.id}`, run.experiment.name),
         ` · started ${time(run.start_time)} · ${duration((run.end_time || Date.now()) - run.start_time)}`,
         run.parent_id ? [" · parent ", link(`/runs/${run.parent_id}`, run.parent_id)] : null,

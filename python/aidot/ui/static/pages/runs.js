@@ -108,7 +108,7 @@ export async function runsPage(ctx) {
 
   function drawPager(page) {
     const last = Math.min(page.offset + PAGE, page.total);
-    clear(pager, 
+    clear(pager,
       h("button", { type: "button", disabled: page.offset === 0, onclick: () => { state.offset = Math.max(0, state.offset - PAGE); load(); } }, "‹ Previous"),
       h("span", { class: "count" }, page.total ? `${num(page.offset + 1)}–${num(last)} of ${num(page.total)} runs` : "No runs match"),
       h("button", { type: "button", disabled: last >= page.total, onclick: () => { state.offset += PAGE; load(); } }, "Next ›"));

@@ -47,7 +47,7 @@ export async function studyPage(ctx, name) {
     { title: "Duration", value: (t) => (t.duration_s === null ? "" : duration(t.duration_s * 1000)) },
     { title: "Run", value: (t) => (t.run_id ? link(`/runs/${t.run_id}`, "run") : "") },
   ];
-  clear(ctx.main, 
+  clear(ctx.main,
     h("div", { class: "page-head" }, h("h1", {}, study.name),
       h("p", { class: "muted" }, `${study.trials.length} trials · ${study.directions.join(", ").toLowerCase()}`,
         study.sampler ? ` · sampler ${study.sampler.name || JSON.stringify(study.sampler)}` : "",
