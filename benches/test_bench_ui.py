@@ -61,6 +61,15 @@ _WATCH = """
   seen.observe(document, { childList: true, subtree: true, attributes: true });
 })
 """
+_CLICK_HEADER = """
+(title) => {
+  const header = [...document.querySelectorAll("table.runs th")].find(
+    (th) => th.textContent.trim() === title);
+  const started = performance.now();
+  header.click();
+  return started;
+}
+"""
 _FIRST_RUN_IS = """
 ([selector, name]) => {
   const cell = document.querySelector(selector);
@@ -193,8 +202,9 @@ def test_runs_page_sort_and_a_million_point_chart(seeded: Seeded) -> None:
         sorts = []
         for _ in range(ROUNDS):
             navigate_until(page, runs_url, first_row)
-            started = page.evaluate("performance.now()")
-            page.click("table.runs th:text-is('m1')")  # the first click sorts descending
+            # Clicked in the page, so that the time starts at the click itself rather than
+            # before Playwright's checks and round trips. The first click sorts descending.
+            started = page.evaluate(_CLICK_HEADER, "m1")
             page.wait_for_function(_FIRST_RUN_IS, arg=[name_cell, seeded.top_by_m1], polling="raf")
             sorts.append(page.evaluate("performance.now()") - started)
         sorted_url = f"{runs_url}&order=metrics.m1+DESC"

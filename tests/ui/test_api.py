@@ -17,7 +17,7 @@ from aidot.ui import UIServer, serve_ui
 from aidot.ui._app import ENDPOINTS
 from tests.serving._http import request
 
-from .seed import Seeded
+from .seed import Seeded, seed_workspace
 
 
 def get(ui: UIServer, path: str) -> object:
@@ -397,4 +397,22 @@ def test_a_run_is_deleted_and_restored_through_the_api(tmp_path: Path) -> None:
         assert restored.status == 200
         assert request(f"{ui.url}/api/runs?experiment=e").json()["total"] == 2
         assert request(f"{ui.url}/api/runs/01nosuchrun", "DELETE").status == 404
+    ws.close()
+
+
+def test_the_api_reads_a_postgresql_workspace(postgres_uri: str, tmp_path: Path) -> None:
+    ws = Workspace(db=postgres_uri, blobs=tmp_path / "blobs")
+    facts = seed_workspace(ws, tmp_path / "data")
+    with serve_ui(ws, port=0) as ui:
+        page = request(f"{ui.url}/api/runs?experiment=churn&order_by=metrics.loss+DESC&limit=1")
+        assert page.json()["total"] == 3
+        assert page.json()["runs"][0]["id"] == facts.best_run_id
+        assert request(f"{ui.url}/api/studies/churn-tuning").json()["trials"][0]["number"] == 0
+        lineage = request(f"{ui.url}/api/models/churn-model/versions/1/lineage").json()
+        assert {n["kind"] for n in lineage["nodes"]} == {"data", "run", "checkpoint", "version"}
+        assert request(f"{ui.url}/api/datasets/churn-data/diff?from=1&to=2").json()["added"] == [
+            "part-30.csv"
+        ]
+        bad = request(f"{ui.url}/api/runs?filter=" + quote("metrics.loss <"))
+        assert bad.status == 400
     ws.close()

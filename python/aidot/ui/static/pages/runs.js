@@ -37,11 +37,16 @@ export async function runsPage(ctx) {
     filterError, pager, tableBox)));
   if (!experiments.length) return;
 
-  state.keys = await get(`/api/experiments/${encodeURIComponent(state.experiment)}/columns`);
   const chosen = query.get("cols");
-  state.columns = chosen ? chosen.split(",").filter(Boolean)
-    : [...state.keys.params.slice(0, 5).map((k) => `params.${k}`), ...state.keys.metrics.filter((k) => !k.startsWith("system/")).slice(0, 5).map((k) => `metrics.${k}`)];
-  drawPicker();
+  // Without a choice in the URL, the first page's own keys pick the columns (see load).
+  state.columns = chosen ? chosen.split(",").filter(Boolean) : null;
+  // Every key of every run, for the picker, costs a scan of the experiment: fetched beside
+  // the first page rather than before it.
+  get(`/api/experiments/${encodeURIComponent(state.experiment)}/columns`).then((keys) => {
+    if (!ctx.current()) return;
+    state.keys = keys;
+    drawPicker();
+  });
 
   let timer = null;
   ctx.onLeave(() => clearTimeout(timer));
@@ -52,8 +57,14 @@ export async function runsPage(ctx) {
     if (state.filter) q.set("filter", state.filter);
     if (state.order) q.set("order", state.order);
     if (state.offset) q.set("offset", state.offset);
-    q.set("cols", state.columns.join(","));
+    if (state.columns !== null) q.set("cols", state.columns.join(","));
     history.replaceState(null, "", `/?${q}`);
+  }
+
+  function defaultColumns(runs) {
+    const keys = (kind) => [...new Set(runs.flatMap((r) => Object.keys(r[kind])))].sort();
+    return [...keys("params").slice(0, 5).map((k) => `params.${k}`),
+      ...keys("metrics").filter((k) => !k.startsWith("system/")).slice(0, 5).map((k) => `metrics.${k}`)];
   }
 
   function drawPicker() {
@@ -62,8 +73,9 @@ export async function runsPage(ctx) {
       picker.append(h("div", { class: "picker-group" }, h("strong", {}, kind),
         state.keys[kind].map((key) => {
           const id = `${kind}.${key}`;
-          return h("label", {}, h("input", { type: "checkbox", checked: state.columns.includes(id), onchange: (e) => {
-            state.columns = e.target.checked ? [...state.columns, id] : state.columns.filter((c) => c !== id);
+          const columns = state.columns || [];
+          return h("label", {}, h("input", { type: "checkbox", checked: columns.includes(id), onchange: (e) => {
+            state.columns = e.target.checked ? [...(state.columns || []), id] : (state.columns || []).filter((c) => c !== id);
             load();
           } }), key);
         })));
@@ -99,6 +111,11 @@ export async function runsPage(ctx) {
       throw error;
     }
     if (!ctx.current()) return;
+    if (state.columns === null) {
+      state.columns = defaultColumns(page.runs);
+      syncUrl();
+      drawPicker();
+    }
     clear(filterError);
     filterInput.removeAttribute("aria-invalid");
     drawPager(page);
