@@ -40,3 +40,50 @@ def unreadable(path: Path) -> Iterator[None]:
         if as_root:
             os.seteuid(0)
         path.chmod(mode)
+
+
+def stamp_newer_schema(db_uri: str) -> None:
+    """Makes the database at ``db_uri`` look written by a newer aidot (an unknown revision)."""
+    import sqlalchemy as sa
+
+    from aidot.store import MetadataStore, normalize_uri
+    from aidot.store._schema import VERSION_TABLE
+
+    MetadataStore(db_uri).close()
+    engine = sa.create_engine(normalize_uri(db_uri))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
+    engine.dispose()
+
+
+def schemathesis_run(openapi_url: str, cwd: Path, *options: str) -> tuple[int, str]:
+    """Runs schemathesis against a live OpenAPI document, checking only that no generated
+    request gets a 5xx; returns its exit status and the end of its output."""
+    import shutil
+    import subprocess
+    import sys
+
+    executable = shutil.which("schemathesis") or str(Path(sys.executable).parent / "schemathesis")
+    if not Path(executable).exists():
+        import pytest
+
+        pytest.fail("schemathesis is missing: pip install -e '.[test]'")
+    result = subprocess.run(
+        [
+            executable,
+            "run",
+            openapi_url,
+            "--checks",
+            "not_a_server_error",
+            "--seed",
+            "1",
+            "--no-color",
+            *options,
+        ],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    return result.returncode, result.stdout[-6000:] + result.stderr[-2000:]

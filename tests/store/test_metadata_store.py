@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from aidot.errors import InvalidArgumentError, SchemaVersionError
 from aidot.store import HEAD, REVISIONS, MetadataStore, normalize_uri
-from aidot.store._schema import VERSION_TABLE
+from tests.helpers import stamp_newer_schema
 
 
 def test_opening_migrates_to_head_and_records_identity(db_uri: str) -> None:
@@ -42,11 +42,7 @@ def test_blob_references(db_uri: str) -> None:
 
 
 def test_a_database_from_a_newer_aidot_is_refused(db_uri: str) -> None:
-    MetadataStore(db_uri).close()
-    engine = sa.create_engine(normalize_uri(db_uri))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
-    engine.dispose()
+    stamp_newer_schema(db_uri)
     with pytest.raises(SchemaVersionError, match="upgrade aidot"):
         MetadataStore(db_uri)
 

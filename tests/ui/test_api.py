@@ -8,13 +8,11 @@ from urllib.parse import quote
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
 from aidot import Workspace
-from aidot.store._engine import normalize_uri
-from aidot.store._migrate import VERSION_TABLE
 from aidot.ui import UIServer, serve_ui
 from aidot.ui._app import ENDPOINTS
+from tests.helpers import stamp_newer_schema
 from tests.serving._http import request
 
 from .seed import Seeded, seed_workspace
@@ -363,13 +361,9 @@ def test_writes_from_other_machines_need_the_token() -> None:
 
 
 def test_a_workspace_from_a_newer_aidot_is_reported_not_crashed(tmp_path: Path) -> None:
-    ws = Workspace(tmp_path / "ws")
-    ws.store  # noqa: B018 - creates the database
-    ws.close()
-    engine = sa.create_engine(normalize_uri(ws.db_uri))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
-    engine.dispose()
+    with Workspace(tmp_path / "ws") as old:
+        old.store  # noqa: B018 - creates the database
+    stamp_newer_schema(old.db_uri)
     newer = Workspace(tmp_path / "ws")
     with serve_ui(newer, port=0) as ui:
         about = request(f"{ui.url}/api/about").json()

@@ -15,6 +15,7 @@ import pytest
 from aidot import Workspace
 from aidot.serving import ModelRepository, serve
 from aidot.ui import UIServer, serve_ui
+from tests.helpers import stamp_newer_schema
 
 from .seed import Seeded
 
@@ -241,18 +242,9 @@ def test_unknown_ids_show_a_not_found_page(page: Any, ui: UIServer, path: str, s
 
 
 def test_a_newer_workspace_shows_an_explicit_message(page: Any, tmp_path: Path) -> None:
-    import sqlalchemy as sa
-
-    from aidot.store._engine import normalize_uri
-    from aidot.store._migrate import VERSION_TABLE
-
-    ws = Workspace(tmp_path / "ws")
-    ws.store  # noqa: B018 - creates the database
-    ws.close()
-    engine = sa.create_engine(normalize_uri(ws.db_uri))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
-    engine.dispose()
+    with Workspace(tmp_path / "ws") as old:
+        old.store  # noqa: B018 - creates the database
+    stamp_newer_schema(old.db_uri)
     with serve_ui(Workspace(tmp_path / "ws"), port=0) as ui:
         page.goto(ui.url)
         banner = page.locator("#banner")
