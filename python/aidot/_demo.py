@@ -1,9 +1,11 @@
 """The lifecycle demo behind ``aidot demo``, built on the public API only.
 
-At this stage of aidot it versions a generated dataset folder twice in the blob store and shows
-what content addressing and chunking saved (identical files are stored once, and the second
-version stores only what changed), then trains a small logistic regression on the second
-version and tracks it as a run: params, a loss and accuracy curve, and the model as an artifact.
+It versions a generated dataset folder twice in the blob store and shows what content
+addressing and chunking saved (identical files are stored once, and the second version stores
+only what changed); tunes a logistic regression on the second version with a study whose
+trials are tracked runs under a TrainingMonitor (checkpoints, pruning); registers the best
+trial's model with its lineage and promotes it; then serves it over HTTP from the model
+repository and drives it with concurrent clients.
 """
 
 from __future__ import annotations
@@ -35,24 +37,31 @@ class ServingReport:
     agreement: float
     """Share of requests whose answer matches the model called in-process."""
     p50_ms: float
+    p95_ms: float
     p99_ms: float
     batch_size_mean: float
+    batch_utilization: float
+    """Mean batch size over the largest batch allowed."""
     errors: int
 
 
 @dataclass(frozen=True)
 class TrainingReport:
-    """The tracked training run of the demo."""
+    """The tuning study of the demo and the model it produced."""
 
-    run_id: str
+    study: str
+    trials: int
+    pruned: int
+    best_run_id: str
+    best_params: dict[str, float]
     rows: int
     epochs: int
     accuracy: float
-    final_loss: float
+    """The best trial's validation accuracy."""
     model_uri: str
-    """The trained model, registered and promoted to Production."""
+    """The best trial's model, registered from its best checkpoint and promoted to Production."""
     served_agreement: float
-    """Share of rows where the model loaded from the registry agrees with training."""
+    """Share of rows where the model loaded from the registry agrees with the trial's."""
 
 
 @dataclass(frozen=True)
@@ -131,55 +140,115 @@ def put_version(
     )
 
 
-def train_tracked(
-    ws: Workspace, data_folder: Path, dataset: str, epochs: int = 300
-) -> TrainingReport:
-    """Fits a logistic regression on the shards by gradient descent, tracking it as a run
-    that records its input dataset and keeps the two best checkpoints of the weights."""
+def load_table(data_folder: Path) -> tuple[Any, Any]:
+    """The shards' features and a label that depends on them (the generated labels are
+    random, real ones would not be)."""
     import numpy as np
-
-    from aidot.checkpoints import CheckpointManager
 
     shards = sorted((data_folder / "shards").glob("part-0*.csv"))
     table = np.concatenate([np.loadtxt(p, delimiter=",", skiprows=1, ndmin=2) for p in shards])
-    raw, y = table[:, :3], table[:, 3]
-    # The generated labels are random: make them depend on the features, as real ones would.
-    y = ((raw[:, 0] + 0.5 * raw[:, 2] + 0.1 * y) > 0.6).astype(np.float64)
+    raw, noise = table[:, :3], table[:, 3]
+    labels = ((raw[:, 0] + 0.5 * raw[:, 2] + 0.1 * noise) > 0.6).astype(np.float64)
+    return raw, labels
+
+
+def tune_and_register(
+    ws: Workspace,
+    data_folder: Path,
+    dataset: str,
+    *,
+    trials: int = 20,
+    epochs: int = 40,
+    on_trial: Callable[[int, str, float | None], None] | None = None,
+) -> TrainingReport:
+    """A tuning study (TPE, median pruning) of a logistic regression's learning rate and L2
+    penalty, each trial a run trained under a :class:`~aidot.TrainingMonitor` that keeps its
+    best checkpoint; the best trial's best weights are registered with their lineage (dataset
+    -> trial run -> version) and promoted to Production."""
+    import numpy as np
+
+    from aidot import CheckpointManager, TrainingMonitor
+    from aidot.registry import NumpyModel
+    from aidot.tuning import MedianPruner, PruningCallback, TPESampler, Trial, TrialState
+
+    raw, y = load_table(data_folder)
     mean, std = raw.mean(axis=0), raw.std(axis=0)
     x = np.c_[(raw - mean) / std, np.ones(len(raw))]
-    weights = np.zeros(x.shape[1])
-    learning_rate = 0.5
-    with ws.tracker.start_run("demo", name="logistic-regression") as run:
-        run.log_params({"model": "logistic regression", "lr": learning_rate, "epochs": epochs})
-        run.set_tags({"dataset": dataset, "rows": str(len(y))})
-        run.log_input(ws.data.get(dataset))
-        checkpoints = CheckpointManager(run, monitor="loss", save_top_k=2, every_n_epochs=50)
-        for epoch in range(epochs):
-            p = 1.0 / (1.0 + np.exp(-(x @ weights)))
-            eps = 1e-12
-            loss = -np.mean(y * np.log(p + eps) + (1 - y) * np.log(1 - p + eps))
-            accuracy = float(np.mean((p > 0.5) == y))
-            run.log_metrics({"loss": float(loss), "accuracy": accuracy}, step=epoch)
-            checkpoints.save({"weights": weights}, epoch=epoch, metrics={"loss": float(loss)})
-            weights -= learning_rate * (x.T @ (p - y)) / len(y)
-        checkpoints.close()
-        run.log_dict({"weights": weights.tolist()}, "model/weights.json")
-        from aidot.registry import NumpyModel
+    split = int(0.8 * len(y))
+    x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
+    data_version = ws.data.get(dataset)
+    best_weights: dict[int, Any] = {}  # each trial's weights at its best validation accuracy
 
-        model = NumpyModel({"weights": weights, "mean": mean, "std": std}, PREDICT_FUNCTION)
-        version = ws.registry.create_model_version(
-            "demo-classifier",
-            model=model,
-            input_example=raw[:4],
-            run=run,
-            metrics={"accuracy": accuracy},
+    def objective(trial: Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-4, 10.0, log=True)
+        l2 = trial.suggest_float("l2", 1e-6, 1.0, log=True)
+        trial.run.log_input(data_version)
+        weights = np.zeros(x.shape[1])
+        checkpoints = CheckpointManager(
+            trial.run, monitor="val_accuracy", mode="max", save_top_k=1, keep_last=0
         )
-        ws.registry.transition_stage(
-            "demo-classifier", version.version, "Production", comment="demo"
+        monitor = TrainingMonitor(
+            trial.run, callbacks=[PruningCallback(trial, "val_accuracy")], progress=False
         )
+        best = -1.0
+        with monitor, checkpoints:
+            for epoch in monitor.epochs(epochs):
+                p = 1.0 / (1.0 + np.exp(-(x_train @ weights)))
+                eps = 1e-12
+                loss = -np.mean(y_train * np.log(p + eps) + (1 - y_train) * np.log(1 - p + eps))
+                weights = weights - lr * ((x_train.T @ (p - y_train)) / len(y_train) + l2 * weights)
+                accuracy = float(np.mean((x_val @ weights > 0) == y_val))
+                if accuracy > best:  # a checkpoint on each improvement; the best one is kept
+                    best, best_weights[trial.number] = accuracy, weights
+                    checkpoints.save(
+                        {"weights": weights}, epoch=epoch, metrics={"val_accuracy": accuracy}
+                    )
+                monitor.on_epoch_end(loss=float(loss), val_accuracy=accuracy)
+        return best
+
+    def report(study: Any, trial: Any) -> None:
+        if on_trial is not None:
+            on_trial(trial.number, trial.state.name, trial.value)
+
+    taken = set(ws.study_names())
+    name = next(n for i in range(1, 10_000) if (n := f"demo-tuning-{i}") not in taken)
+    study = ws.create_study(
+        study_name=name,
+        direction="maximize",
+        sampler=TPESampler(seed=0),
+        pruner=MedianPruner(n_startup_trials=5, n_warmup_steps=10),
+    )
+    study.optimize(objective, n_trials=trials, callbacks=[report])
+    best = study.best_trial
+    assert best.run_id is not None
+    weights = best_weights[best.number]
+    model = NumpyModel({"weights": weights, "mean": mean, "std": std}, PREDICT_FUNCTION)
+    version = ws.registry.create_model_version(
+        "demo-classifier",
+        model=model,
+        input_example=raw[:4],
+        run=best.run_id,
+        metrics={"val_accuracy": float(best.value or 0.0)},
+        description=f"best of study {study.study_name}, trial {best.number}",
+    )
+    ws.registry.transition_stage(
+        "demo-classifier", version.version, "Production", archive_existing=True, comment="demo"
+    )
     served = ws.registry.load_model("models:/demo-classifier@Production")
     agreement = float(np.mean(served.predict(raw) == (x @ weights > 0)))
-    return TrainingReport(run.id, len(y), epochs, accuracy, float(loss), version.uri, agreement)
+    pruned = len(study.get_trials(states=(TrialState.PRUNED,)))
+    return TrainingReport(
+        study=study.study_name,
+        trials=len(study.trials),
+        pruned=pruned,
+        best_run_id=best.run_id,
+        best_params={k: float(v) for k, v in best.params.items()},
+        rows=len(y),
+        epochs=epochs,
+        accuracy=float(best.value or 0.0),
+        model_uri=version.uri,
+        served_agreement=agreement,
+    )
 
 
 PREDICT_FUNCTION = "aidot._demo:predict_logistic"
@@ -195,7 +264,7 @@ def predict_logistic(arrays: dict[str, Any], batch: Any) -> Any:
 
 
 def serve_model(
-    ws: Workspace, data_folder: Path, model_uri: str, requests: int = 2000, connections: int = 16
+    ws: Workspace, data_folder: Path, model_uri: str, requests: int = 4000, connections: int = 16
 ) -> ServingReport:
     """Loads the Production model into the workspace's repository, starts the HTTP server on
     loopback and sends ``requests`` one-row requests from ``connections`` concurrent clients."""
@@ -250,8 +319,10 @@ def serve_model(
         seconds=seconds,
         agreement=sum(a for a, _ in results) / requests,
         p50_ms=metrics.end_to_end.p50_ms,
+        p95_ms=metrics.end_to_end.p95_ms,
         p99_ms=metrics.end_to_end.p99_ms,
         batch_size_mean=metrics.batch_size_mean,
+        batch_utilization=metrics.batch_utilization,
         errors=sum(f for _, f in results),
     )
 
@@ -261,8 +332,12 @@ def run(
     data_folder: Path,
     step: Callable[[str], None],
     progress_for: Callable[[str], ProgressCallback],
+    *,
+    on_trial: Callable[[int, str, float | None], None] | None = None,
+    trials: int = 20,
 ) -> tuple[list[VersionReport], TrainingReport, ServingReport]:
-    """Runs the demo; ``step`` announces each stage, ``progress_for(label)`` makes a callback."""
+    """Runs the demo; ``step`` announces each stage, ``progress_for(label)`` makes a callback
+    for the blob store's progress, ``on_trial(number, state, value)`` hears of each trial."""
     step("generating a dataset folder")
     files = generate_dataset(data_folder)
     step("adding it as version 1 of dataset 'demo'")
@@ -271,9 +346,13 @@ def run(
     files = change_dataset(data_folder)
     step("adding version 2 (only changed files are read; changed chunks stored)")
     v2 = put_version(ws, "demo", files, progress_for("v2"))
-    step("training a logistic regression on demo@v2, tracked as a run with checkpoints")
-    training = train_tracked(ws, data_folder, v2.name)
-    step("serving the Production model over HTTP and sending it 2,000 concurrent requests")
+    step(
+        f"tuning a logistic regression on demo@v2: {trials} trials (TPE, median pruning), "
+        "each a tracked run under a TrainingMonitor keeping its best checkpoint"
+    )
+    training = tune_and_register(ws, data_folder, v2.name, trials=trials, on_trial=on_trial)
+    step("registering the best trial's model, promoting it to Production, loading it back")
+    step("serving the Production model over HTTP and sending it 4,000 concurrent requests")
     serving = serve_model(ws, data_folder, training.model_uri)
     step("verifying every blob")
     report = ws.blobs.verify()

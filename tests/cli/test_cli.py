@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from aidot import Workspace, __version__
@@ -74,7 +75,7 @@ def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in out
 
 
-def test_demo_versions_a_dataset(tmp_path: Path) -> None:
+def test_demo_runs_the_whole_lifecycle(tmp_path: Path) -> None:
     proc = subprocess.run(
         ["aidot", "demo", "--workspace", str(tmp_path / "demo")],
         capture_output=True,
@@ -83,46 +84,58 @@ def test_demo_versions_a_dataset(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "demo@v1" in proc.stdout
-    assert "demo@v2" in proc.stdout
+    out = proc.stdout.replace("\n", " ")
+    assert "demo@v1" in out
+    assert "demo@v2" in out
     ws = Workspace(tmp_path / "demo")
     v2 = ws.data.get("demo@v2")
     assert v2.file_count == 1_500 + 300 + 100 + 1
     assert len({e.digest for e in v2.files.values()}) == 1_500 + 100 + 1 + 1  # labels once
     assert ws.blobs.verify().ok
-    assert "trained on" in proc.stdout
-    served = re.search(
-        r"(\d[\d,]*) requests .* (\d+) errors, answers agree .* on ([\d.]+)%", proc.stdout
-    )
-    assert served, proc.stdout
-    assert served.group(1) == "2,000"
-    assert served.group(2) == "0"
-    assert float(served.group(3)) == 100.0
-    (trained,) = ws.tracker.search_runs("demo")
-    assert trained.params["epochs"] == "300"
-    assert trained.metrics["accuracy"] > 0.9
-    assert len(ws.tracker.get_metric_history(trained.id, "loss")) == 300
-    assert [a.path for a in ws.tracker.list_artifacts(trained.id)] == ["model/weights.json"]
-    assert [v.ref for v in ws.data.used_by(trained.id)] == ["demo@v2"]
-    from aidot import CheckpointManager
 
-    code, shown = run("runs", "show", trained.id, "--workspace", str(tmp_path / "demo"))
-    assert code == 0
-    assert "demo@v2" in shown
-    assert "loss=" in shown  # the checkpoints table
-    assert len(ws.tracker.list_checkpoints(trained.id)) == 2
-    assert "registered as models:/demo-classifier/1 in Production" in proc.stdout
-    assert "agrees with training on 100.0% of the rows" in proc.stdout
+    # The study: 20 trials, each a tracked child run under the study's run, some pruned.
+    study = ws.load_study("demo-tuning-1")
+    assert len(study.trials) == 20
+    states = {t.state.name for t in study.trials}
+    assert states <= {"COMPLETE", "PRUNED"}
+    assert "COMPLETE" in states
+    best = study.best_trial
+    assert best.value is not None
+    assert best.value > 0.9
+    assert best.run_id is not None
+    assert f"best validation accuracy {best.value:.4f}" in out
+    assert f"(run {best.run_id})" in out
+    trial_run = ws.tracker.get_run(best.run_id)
+    assert trial_run.parent_id == study.run_id
+    assert set(trial_run.params) >= {"lr", "l2"}
+    assert "val_accuracy" in trial_run.metrics  # logged by the TrainingMonitor
+    assert [v.ref for v in ws.data.used_by(best.run_id)] == ["demo@v2"]
+    (kept,) = ws.tracker.list_checkpoints(best.run_id)  # save_top_k=1 by val_accuracy
+    assert kept.metrics["val_accuracy"] == pytest.approx(best.value)
+
+    # The best trial's model: registered with its lineage, in Production, served.
     production = ws.registry.resolve("models:/demo-classifier@Production")
-    assert production.run_id == trained.id
+    assert production.run_id == best.run_id
     assert ws.registry.lineage(production.uri).datasets[0]["ref"] == "demo@v2"
-    with ws.tracker.start_run(run_id=trained.id) as resumed:
-        kept = CheckpointManager(resumed, monitor="loss")
-        assert [c.epoch for c in kept.list()] == [200, 250]  # the two lowest losses
+    assert "registered as models:/demo-classifier/1 with its lineage" in out
+    assert "agrees with the trial's weights on 100.0% of the rows" in out
+    served = re.search(
+        r"([\d,]+) requests from 16 concurrent clients .* p50 ([\d.]+) ms, p95 ([\d.]+) ms, "
+        r"p99 ([\d.]+) ms; mean batch .* \(([\d.]+)% of the largest allowed\), (\d+) errors; "
+        r"answers agree .* on ([\d.]+)%",
+        out,
+    )
+    assert served, out
+    assert served.group(1) == "4,000"
+    assert 0 < float(served.group(2)) <= float(served.group(3)) <= float(served.group(4))
+    assert 0 < float(served.group(5)) <= 100
+    assert served.group(6) == "0"
+    assert float(served.group(7)) == 100.0
+    assert f"aidot ui --workspace {tmp_path / 'demo'}" in out
     data = (tmp_path / "demo" / "demo-data" / "embeddings.bin").read_bytes()
     import blake3
 
-    assert blake3.blake3(data).hexdigest() in proc.stdout.replace("\n", "")
+    assert blake3.blake3(data).hexdigest() in out.replace(" ", "")
 
 
 def test_tracking_commands(tmp_path: Path) -> None:
