@@ -98,3 +98,18 @@ def test_bad_load_arguments_are_refused() -> None:
         drive_load("ftp://host/x", [[1.0]])
     with pytest.raises(InvalidArgumentError, match="rows is empty"):
         drive_load("http://127.0.0.1:1/x", [])
+
+
+def test_a_registered_version_is_served_from_its_workspace(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from aidot import Workspace
+
+    x = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+    model = LogisticRegression().fit(x, (x[:, 0] > 0).astype(int))
+    with Workspace(tmp_path / "ws") as ws:
+        ws.registry.create_model_version("clf", model=model, input_example=x[:2])
+        with serve_model("models:/clf/1", name="clf", workspace=ws) as served:
+            report = drive_load(served, x, requests=100, concurrency=4)
+        assert ws.repository.list() == []  # unloaded; the workspace's repository stays usable
+    assert report.errors == 0, report.error_samples

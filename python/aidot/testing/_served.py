@@ -20,6 +20,8 @@ class ServedModel:
     name: str
     server: Server
     repository: ModelRepository
+    owns_repository: bool = True
+    """False when the repository is a workspace's, which outlives this server."""
 
     @property
     def url(self) -> str:
@@ -33,7 +35,10 @@ class ServedModel:
     def stop(self) -> None:
         """Stops the server (in-flight requests finish) and unloads the model."""
         self.server.stop()
-        self.repository.close()
+        if self.owns_repository:
+            self.repository.close()
+        else:
+            self.repository.unload(self.name)
 
     def __enter__(self) -> ServedModel:
         return self
@@ -70,4 +75,4 @@ def serve_model(
     except BaseException:
         repository.unload(name)
         raise
-    return ServedModel(name, server, repository)
+    return ServedModel(name, server, repository, owns_repository=workspace is None)
