@@ -21,8 +21,8 @@ lint: ## Formatting, lints and type checks for Rust and Python
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
 	! cargo tree -p aidot-core --edges normal | grep -q pyo3  # the core stays pure Rust
-	$(PYTHON) -m ruff check python tests benches
-	$(PYTHON) -m ruff format --check python tests benches
+	$(PYTHON) -m ruff check python tests benches examples
+	$(PYTHON) -m ruff format --check python tests benches examples
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest aidot._core  # the hand-written stubs match the built module
 
