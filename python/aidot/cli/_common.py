@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from aidot.errors import AidotError
 
@@ -42,15 +43,27 @@ def open_workspace(path: Path | None) -> Any:
     return ws
 
 
+debug = False
+"""Set by ``aidot --debug`` (or ``AIDOT_DEBUG=1``): errors show their Python traceback."""
+
+
+def print_error(message: str) -> None:
+    """``error: MESSAGE`` on one line of stderr (the message is not read as rich markup)."""
+    err_console.print(Text.assemble(("error:", "bold red"), " ", " ".join(message.split())))
+
+
 def reports_errors(func: F) -> F:
-    """Shows aidot errors as one red line and exit status 1 instead of a traceback."""
+    """Shows aidot errors as one red line and exit status 1 instead of a traceback (unless
+    ``--debug``)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except AidotError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}")
+            if debug:
+                raise
+            print_error(str(exc))
             raise SystemExit(1) from None
 
     return wrapper  # type: ignore[return-value]
