@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev demo lint test bench bench-env all
+.PHONY: help install dev demo lint test bench bench-env compare all
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,5 +46,9 @@ bench: ## Run the benchmarks with their baselines (slow; see docs/benchmarks.md)
 	AIDOT_BENCH_DVC=$${AIDOT_BENCH_DVC:-$(wildcard $(BENCH_VENV)/bin/dvc)} \
 	AIDOT_BENCH_PEERS_PYTHON=$${AIDOT_BENCH_PEERS_PYTHON:-$(wildcard $(BENCH_VENV)/bin/python)} \
 		$(PYTHON) -m pytest benches -s
+
+compare: ## Install the peers, rerun every side-by-side benchmark, write docs/comparison.md (ONLY=ui,tuning QUICK=1)
+	$(PIP) install -e '.[bench]'
+	$(PYTHON) -m benches.compare $(if $(ONLY),--only $(ONLY)) $(if $(QUICK),--quick)
 
 all: lint test ## Lint, then test

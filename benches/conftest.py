@@ -4,6 +4,8 @@ same data, and the ratios are printed at the end of the session and written to
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import statistics
 import subprocess
@@ -25,6 +27,8 @@ class Comparison:
     note: str = ""
     unit: str = "s"
     """``s`` for times (shown in s, ms or us), anything else is printed as is (``bytes``)."""
+    suite: str = ""
+    """Which benchmark module measured it (``ui``, ``tuning``...); set by :func:`record`."""
 
     def show(self, value: float) -> str:
         if self.unit == "bytes" and value >= 1 << 20:
@@ -83,6 +87,11 @@ def sync() -> None:
 
 
 def record(comparison: Comparison) -> Comparison:
+    if not comparison.suite:
+        # "benches/test_bench_ui.py::test_x (call)" -> "ui"
+        current = os.environ.get("PYTEST_CURRENT_TEST", "")
+        module = current.split("::", 1)[0].rsplit("/", 1)[-1]
+        comparison.suite = module.removeprefix("test_bench_").removesuffix(".py")
     RESULTS.append(comparison)
     return comparison
 
@@ -119,3 +128,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     out = Path(".benchmarks")
     out.mkdir(exist_ok=True)
     (out / "ratios.md").write_text("\n".join(lines) + "\n")
+    # Machine-readable, for benches/compare (tables and charts over several sessions).
+    (out / "ratios.json").write_text(
+        json.dumps([{**dataclasses.asdict(r), "speedup": r.speedup} for r in RESULTS], indent=1)
+        + "\n"
+    )

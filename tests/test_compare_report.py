@@ -1,0 +1,71 @@
+"""benches/compare's page: tables grouped by suite, the machine, and real PNG charts, from a
+benchmark session's ratios.json."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benches.compare._machine import describe
+from benches.compare._report import load_results, write_report
+
+
+def test_the_page_has_a_table_and_a_chart_per_suite(tmp_path: Path) -> None:
+    results = [
+        {
+            "name": "runs page first rows",
+            "aidot_s": 0.166,
+            "baseline": "MLflow UI",
+            "baseline_s": 2.69,
+            "target": "< 1 s",
+            "note": "",
+            "unit": "s",
+            "suite": "ui",
+            "speedup": 2.69 / 0.166,
+        },
+        {
+            "name": "append 1 MiB, add again",
+            "aidot_s": 1.5 * 2**20,
+            "baseline": "DVC",
+            "baseline_s": 513 * 2**20,
+            "target": "< 8 MiB",
+            "note": "",
+            "unit": "bytes",
+            "suite": "data",
+            "speedup": 342.0,
+        },
+        {
+            "name": "TPE CPU per trial",
+            "aidot_s": 0.0077,
+            "baseline": "Optuna",
+            "baseline_s": 0.0224,
+            "target": ">= 5x",
+            "note": "",
+            "unit": "s",
+            "suite": "tuning",
+            "speedup": float("nan"),
+        },
+    ]
+    source = tmp_path / "ratios.json"
+    source.write_text(json.dumps(results))
+    page = tmp_path / "comparison.md"
+    charts = write_report(
+        load_results(source),
+        describe(),
+        page,
+        tmp_path / "comparison",
+        date="2026-11-27",
+        peers={"mlflow": "3.17.2"},
+    )
+    text = page.read_text()
+    assert "## Web UI (vs MLflow's UI)" in text
+    assert "| runs page first rows | 166.00 ms | MLflow UI | 2.690 s | 16.20x | < 1 s |" in text
+    assert "| append 1 MiB, add again | 1.5 MiB | DVC | 513.0 MiB | 342.00x | < 8 MiB |" in text
+    assert "| TPE CPU per trial | 7.70 ms | Optuna | 22.40 ms |  | >= 5x |" in text
+    assert "- cores: " in text
+    assert "mlflow 3.17.2" in text
+    # A chart for each suite with a finite ratio; the NaN-only suite has none.
+    assert sorted(c.name for c in charts) == ["data.png", "ui.png"]
+    for chart in charts:
+        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](comparison/{chart.name})" in text
