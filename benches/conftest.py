@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -31,20 +32,27 @@ class Comparison:
     """Which benchmark module measured it (``ui``, ``tuning``...); set by :func:`record`."""
 
     def show(self, value: float) -> str:
-        if self.unit == "bytes" and value >= 1 << 20:
-            return f"{value / (1 << 20):.1f} MiB"
-        if self.unit != "s":
-            return f"{value:.1f} {self.unit}"
-        if value >= 1:
-            return f"{value:.3f} s"
-        if value >= 1e-3:
-            return f"{value * 1e3:.2f} ms"
-        return f"{value * 1e6:.3f} us"
+        return show(value, self.unit)
 
     @property
     def speedup(self) -> float:
         """How many times faster aidot is than the baseline (>1 is faster)."""
         return self.baseline_s / self.aidot_s if self.aidot_s else float("inf")
+
+
+def show(value: float, unit: str) -> str:
+    """A measured value as the tables print it: a time in s, ms or us, a size in MiB."""
+    if math.isnan(value):
+        return ""
+    if unit == "bytes" and value >= 1 << 20:
+        return f"{value / (1 << 20):.1f} MiB"
+    if unit != "s":
+        return f"{value:.1f} {unit}"
+    if value >= 1:
+        return f"{value:.3f} s"
+    if value >= 1e-3:
+        return f"{value * 1e3:.2f} ms"
+    return f"{value * 1e6:.3f} us"
 
 
 RESULTS: list[Comparison] = []

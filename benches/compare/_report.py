@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from benches.conftest import show
+
 SUITE_TITLES = {
     "blobs": "Blob store",
     "checkpoints": "Checkpoints (vs safetensors)",
@@ -29,21 +31,6 @@ def load_results(path: Path) -> list[dict[str, Any]]:
     if not isinstance(results, list):
         raise ValueError(f"{path} does not hold a list of comparisons")
     return results
-
-
-def show(value: float, unit: str) -> str:
-    """A measured value the way the tables print it."""
-    if not isinstance(value, (int, float)) or math.isnan(value):
-        return ""
-    if unit == "bytes":
-        return f"{value / 2**20:.1f} MiB" if value >= 2**20 else f"{value:,.0f} B"
-    if unit != "s":
-        return f"{value:,.1f} {unit}"
-    if value >= 1:
-        return f"{value:.3f} s"
-    if value >= 1e-3:
-        return f"{value * 1e3:.2f} ms"
-    return f"{value * 1e6:.2f} us"
 
 
 def write_report(
@@ -105,8 +92,8 @@ def write_report(
                 else ""
             )
             lines.append(
-                f"| {r['name']} | {show(r['aidot_s'], unit)} | {r['baseline']} | "
-                f"{show(r['baseline_s'], unit)} | {ratio} | {r.get('target', '')} |"
+                f"| {r['name']} | {show(float(r['aidot_s']), unit)} | {r['baseline']} | "
+                f"{show(float(r['baseline_s']), unit)} | {ratio} | {r.get('target', '')} |"
             )
         lines.append("")
     page.write_text("\n".join(lines))
