@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 import pytest
+from click.testing import CliRunner
 
 from aidot.cli import cli, run
 
@@ -94,6 +95,11 @@ def test_an_unexpected_error_is_one_line_unless_debug(
     assert "--debug" in line
     with pytest.raises(RuntimeError, match="disk on fire"):
         run(["--debug", "init", str(tmp_path / "ws")])
+    # --debug holds for that one invocation: the next one reports errors in one line again.
+    monkeypatch.undo()
+    result = CliRunner().invoke(cli, ["runs", "show", "01nosuchrun", "-w", str(tmp_path / "w")])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
 
 
 def test_the_installed_command_exits_with_the_status(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ __all__ = ["cli", "main", "run"]
 )
 def cli(debug: bool) -> None:
     """aidot: the whole machine-learning lifecycle in one library."""
-    _common.debug = _common.debug or debug
+    _common.debug = debug or os.environ.get("AIDOT_DEBUG") == "1"
 
 
 cli.add_command(init_command)
