@@ -13,6 +13,13 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 """How long a SQLite writer waits for another process's transaction before failing."""
 
 
+def masked_uri(uri: str) -> str:
+    """``uri`` with any password shown as ``***``, for messages and pages."""
+    import sqlalchemy as sa
+
+    return sa.make_url(uri).render_as_string(hide_password=True)
+
+
 def normalize_uri(uri: str) -> str:
     """Picks the driver aidot ships with: psycopg 3 for PostgreSQL, pysqlite for SQLite."""
     scheme, sep, rest = uri.partition("://")

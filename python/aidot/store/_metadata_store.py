@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aidot._ids import new_id, now_ms
-from aidot.store._engine import create_engine, normalize_uri
+from aidot.store._engine import create_engine, masked_uri, normalize_uri
 from aidot.store._errors import db_errors
 from aidot.store._migrate import ensure_schema
 from aidot.store._schema import blob_refs, workspace_info
@@ -94,9 +94,7 @@ class MetadataStore:
     @property
     def display_uri(self) -> str:
         """The URI with any password masked, for messages."""
-        import sqlalchemy as sa
-
-        return sa.make_url(normalize_uri(self.uri)).render_as_string(hide_password=True)
+        return masked_uri(normalize_uri(self.uri))
 
     @contextmanager
     def write(self) -> Iterator[sa.Connection]:

@@ -26,8 +26,9 @@ def check_write(request: Request, token: str | None) -> None:
     origin = request.headers.get("origin")
     if origin and urlsplit(origin).netloc != request.headers.get("host"):
         raise ApiError(403, f"writes from another origin ({origin}) are refused", "forbidden")
-    if token is not None and _bearer(request) is not None:
-        if hmac.compare_digest(_bearer(request) or "", token):
+    offered = _bearer(request)
+    if token is not None and offered is not None:
+        if hmac.compare_digest(offered, token):
             return
         raise ApiError(
             403, "the token does not match the one 'aidot ui --token' was given", "forbidden"

@@ -35,6 +35,7 @@ def about(call: Call) -> dict[str, Any]:
     """The library version, the workspace, whether this client may write, and why the
     workspace cannot be read, if it cannot (a newer aidot wrote it, say)."""
     from aidot import __version__
+    from aidot.store._engine import masked_uri
     from aidot.ui._access import is_loopback
 
     problem = None
@@ -45,7 +46,7 @@ def about(call: Call) -> dict[str, Any]:
     loopback = is_loopback(call.request)
     return {
         "version": __version__,
-        "workspace": {"db": _redacted(call.ws.db_uri), "blobs": str(call.ws.blob_root)},
+        "workspace": {"db": masked_uri(call.ws.db_uri), "blobs": str(call.ws.blob_root)},
         "writable": loopback,
         "token_accepted": call.request.app.state.token is not None,
         "problem": None if problem is None else {"error": str(problem), "kind": problem.kind},
@@ -142,17 +143,6 @@ def create_app(workspace: Workspace, *, token: str | None = None) -> Starlette:
     app = Starlette(routes=routes)
     app.state.token = token
     return app
-
-
-def _redacted(uri: str) -> str:
-    """``uri`` without a password."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
