@@ -79,13 +79,15 @@ export function bytes(n) {
   return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
 }
 
-// A table from column specs {title, value(row) -> Node|string, class?, onclick?}.
-export function table(columns, rows, { rowAttrs } = {}) {
+// A table from column specs {title, value(row) -> Node|string, class?, onclick?, hint?}.
+// A header with an onclick is marked sortable; `kind` adds a class to the table.
+export function table(columns, rows, { rowAttrs, kind } = {}) {
   const head = h("thead", {}, h("tr", {}, columns.map((c) =>
-    h("th", { class: c.class, onclick: c.onclick, title: c.hint }, c.title))));
+    h("th", { class: [c.class, c.onclick ? "sortable" : null].filter(Boolean).join(" ") || null,
+      onclick: c.onclick, title: c.hint }, c.title))));
   const body = h("tbody", {}, rows.map((row) =>
     h("tr", rowAttrs ? rowAttrs(row) : {}, columns.map((c) => h("td", { class: c.class }, c.value(row))))));
-  return h("table", { class: "grid" }, head, body);
+  return h("table", { class: kind ? `grid ${kind}` : "grid" }, head, body);
 }
 
 export function keyValues(object, { highlight } = {}) {

@@ -1,7 +1,7 @@
 // Experiments and runs: a table paged, sorted and filtered on the server, with a column
 // picker, status badges, a compare selection and live updates while runs are running.
 import { get } from "../api.js";
-import { badge, clear, duration, errorBox, h, link, num, time } from "../dom.js";
+import { badge, clear, duration, errorBox, h, link, num, table, time } from "../dom.js";
 
 const PAGE = 50;
 const LIVE_MS = 3000;
@@ -150,15 +150,7 @@ export async function runsPage(ctx) {
         return { ...header(key, column), value: cell, class: kind === "metrics" ? "number" : null };
       }),
     ];
-    clear(tableBox, tableFrom(columns, runs));
-  }
-
-  function tableFrom(columns, runs) {
-    const head = h("thead", {}, h("tr", {}, columns.map((c) =>
-      h("th", { class: [c.class, c.onclick ? "sortable" : null].filter(Boolean).join(" ") || null, onclick: c.onclick, title: c.hint }, c.title))));
-    const body = h("tbody", {}, runs.map((r) =>
-      h("tr", { dataset: { run: r.id } }, columns.map((c) => h("td", { class: c.class }, c.value(r))))));
-    return h("table", { class: "grid runs" }, head, body);
+    clear(tableBox, table(columns, runs, { kind: "runs", rowAttrs: (r) => ({ dataset: { run: r.id } }) }));
   }
 
   await load();
