@@ -18,6 +18,7 @@ REVISIONS: tuple[str, ...] = (
     "0007",
     "0008",
     "0009",
+    "0010",
 )
 """Every migration revision this aidot knows, oldest first."""
 
@@ -315,6 +316,8 @@ trials = sa.Table(
     sa.Column("completed_at", sa.BigInteger, nullable=True),
     sa.UniqueConstraint("study_id", "number", name="uq_aidot_trials_number"),
     sa.UniqueConstraint("study_id", "claim", name="uq_aidot_trials_claim"),
+    # The oldest WAITING trial and the RUNNING ones, without reading every trial of the study.
+    sa.Index("ix_aidot_trials_state", "study_id", "state", "number"),
 )
 """Trials 0, 1, ... of a study. ``params`` maps names to the samplers' internal floats and
 ``distributions`` names to their JSON; ``objective_values`` and ``intermediate`` (step ->

@@ -178,15 +178,15 @@ class TrialStore:
 
         now = now_ms()
         _lock_study(conn, study_id)
-        # One query for both: the next number, and the oldest enqueued trial if any.
-        latest, first_waiting = tuple(
-            run_sql(
-                conn,
-                "SELECT max(number), min(CASE WHEN state = 'WAITING' THEN number END) "
-                "FROM aidot_trials WHERE study_id = ?",
-                (study_id,),
-            ).one()
-        )
+        # Two index lookups (one query with a CASE read every trial of the study).
+        latest = run_sql(
+            conn, "SELECT max(number) FROM aidot_trials WHERE study_id = ?", (study_id,)
+        ).scalar()
+        first_waiting = run_sql(
+            conn,
+            "SELECT min(number) FROM aidot_trials WHERE study_id = ? AND state = 'WAITING'",
+            (study_id,),
+        ).scalar()
         waiting = None
         if first_waiting is not None:
             waiting = conn.execute(
