@@ -69,6 +69,16 @@ def scan_tree(
     root: str,
 ) -> tuple[list[str], list[int], list[int], list[int], list[int], str]: ...
 def hash_files(paths: list[str]) -> list[str]: ...
+def tpe_choose(
+    below: bytes,
+    below_weights: bytes,
+    above: bytes,
+    above_weights: bytes,
+    params: list[int | tuple[float, float, float | None, bool]],
+    prior_weight: float,
+    candidates: int,
+    seed: int,
+) -> list[float]: ...
 
 @final
 class Remote:

@@ -183,3 +183,37 @@ def test_auto_sampler_picks_gp_for_small_numeric_spaces_and_tpe_otherwise(
 
 def test_default_sampler_is_auto(workspace: Workspace) -> None:
     assert isinstance(workspace.create_study("default").sampler, AutoSampler)
+
+
+def test_tpe_keeps_sampling_when_ranges_change_between_trials(workspace: Workspace) -> None:
+    # Independent sampling models each parameter from every trial that has it, including
+    # trials from before its range narrowed (their values lie outside the new range).
+    study = workspace.create_study(
+        "changing", sampler=TPESampler(seed=0, multivariate=False, n_startup_trials=5)
+    )
+    for i in range(30):
+        trial = study.ask()
+        wide = i < 15
+        x = trial.suggest_float("x", 0.0, 10.0 if wide else 2.0)
+        n = trial.suggest_int("n", 1, 100 if wide else 10, log=True)
+        if not wide:
+            assert 0.0 <= x <= 2.0
+            assert 1 <= n <= 10
+        study.tell(trial, x + n)
+    assert len(study.trials) == 30
+
+
+def test_the_native_tpe_step_refuses_malformed_input() -> None:
+    from aidot import _core
+
+    rows = np.array([[0.5]]).tobytes()
+    one = np.ones(1).tobytes()
+    with pytest.raises(InvalidArgumentError, match="whole number of float64"):
+        _core.tpe_choose(b"\x00" * 7, one, rows, one, [(0.0, 1.0, None, False)], 1.0, 24, 0)
+    with pytest.raises(InvalidArgumentError, match="do not make 1 rows"):
+        _core.tpe_choose(rows * 2, one, rows, one, [(0.0, 1.0, None, False)], 1.0, 24, 0)
+    with pytest.raises(InvalidArgumentError, match="swap them"):
+        _core.tpe_choose(rows, one, rows, one, [(1.0, 0.0, None, False)], 1.0, 24, 0)
+    best = _core.tpe_choose(rows, one, rows, one, [(0.0, 1.0, None, False)], 1.0, 24, 0)
+    assert len(best) == 1
+    assert 0.0 <= best[0] <= 1.0

@@ -7,11 +7,14 @@
 //!   chunking for large files and atomic, durable writes.
 //! - [`serving`]: the request batcher, HDR latency histograms, per-model metrics and the table
 //!   of served models, under the HTTP server.
+//! - [`tpe`]: the Parzen estimators of the TPE hyperparameter sampler, fitted and scored in one
+//!   call.
 //! - [`tree`]: a parallel listing of a folder tree with each file's stat, for data versioning.
 
 pub mod blobs;
 mod error;
 pub mod serving;
+pub mod tpe;
 pub mod tree;
 
 pub use error::{Error, Result};

@@ -13,6 +13,7 @@ mod gil;
 mod remote;
 mod serving;
 mod tree;
+mod tuning;
 
 use pyo3::prelude::*;
 
@@ -35,5 +36,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(errors::raise_core_error, m)?)?;
     m.add_function(wrap_pyfunction!(tree::scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(tree::hash_files, m)?)?;
+    m.add_function(wrap_pyfunction!(tuning::tpe_choose, m)?)?;
     Ok(())
 }

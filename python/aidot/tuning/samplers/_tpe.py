@@ -15,7 +15,7 @@ from aidot.tuning._distributions import Distribution
 from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
 from aidot.tuning.samplers._base import ConstraintsFunc, HyperparameterOptimizer
 from aidot.tuning.samplers._nondominated import nondominated_ranks
-from aidot.tuning.samplers._parzen import ParzenEstimator, default_gamma, default_weights
+from aidot.tuning.samplers._parzen import choose, default_gamma, default_weights
 from aidot.tuning.samplers._random import RandomSampler, new_seed, trial_rng
 from aidot.tuning.samplers._search_space import IntersectionSearchSpace
 
@@ -125,19 +125,18 @@ class TPESampler(HyperparameterOptimizer):
         if running:
             liars = self._observations(study, running, space)
             above_obs = np.vstack([above_obs, liars]) if len(liars) else above_obs
-        below_est = ParzenEstimator(
-            below_obs, space, self._weights(len(below_obs)), self._prior_weight
-        )
-        above_est = ParzenEstimator(
-            above_obs, space, self._weights(len(above_obs)), self._prior_weight
-        )
         rng = trial_rng(self._seed, trial.number, salt)
-        candidates = below_est.sample(rng, self._n_ei_candidates)
-        score = below_est.log_pdf(candidates) - above_est.log_pdf(candidates)
-        best = candidates[int(np.argmax(score))]
-        return {
-            name: d.to_external_repr(float(best[i])) for i, (name, d) in enumerate(space.items())
-        }
+        best = choose(
+            below_obs,
+            above_obs,
+            below_weights=self._weights(len(below_obs)),
+            above_weights=self._weights(len(above_obs)),
+            space=space,
+            prior_weight=self._prior_weight,
+            n_candidates=self._n_ei_candidates,
+            seed=int(rng.integers(2**63)),
+        )
+        return {name: d.to_external_repr(best[i]) for i, (name, d) in enumerate(space.items())}
 
     def _split_columns(
         self, columns: TrialColumns, space: dict[str, Distribution]
