@@ -3,10 +3,16 @@ ceiling of any HTTP server here), FastAPI + uvicorn, LitServe and BentoML, each 
 NumPy MLP (32 -> 256 ReLU -> 8) on loopback, one row per request, driven by wrk at 1, 16 and 64
 connections in the same run.
 
+aidot is served the way users test their own models, with the fixtures of the
+``aidot.testing`` pytest plugin: ``aidot_serve`` starts the Rust server on loopback in this
+process (which only waits on wrk meanwhile) and ``aidot_load`` checks that every model answers
+before wrk times it.
+
 Needs wrk and nginx (Debian's ``wrk`` and ``nginx-light``) and, for the Python peers, the bench
 environment (``make bench-env``; AIDOT_BENCH_PEERS_PYTHON). Peers that are not installed are
-reported as missing, not skipped silently. Every server gets ``OPENBLAS_NUM_THREADS=1``: BLAS
-worker threads spinning beside the HTTP threads cost every server alike on 2 cores.
+reported as missing, not skipped silently. Every server runs BLAS on one thread
+(``OPENBLAS_NUM_THREADS=1`` for the peers' processes, threadpoolctl here): BLAS worker threads
+spinning beside the HTTP threads cost every server alike on 2 cores.
 AIDOT_BENCH_SECONDS sets the length of each wrk run (default 5).
 """
 
@@ -20,23 +26,25 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
+
+from aidot.testing import LoadReport, ServedModel
 
 from .conftest import Comparison, record
-from .serving_model import BODY
+from .serving_model import BODY, MODELS
 
 SECONDS = int(os.environ.get("AIDOT_BENCH_SECONDS", "5"))
 CONNECTIONS = (1, 16, 64)
-ROOT = Path(__file__).resolve().parents[1]
 PEERS = Path(__file__).resolve().parent / "peers"
 
 
@@ -215,27 +223,22 @@ def measure_interleaved(urls: dict[str, str], results: dict[str, list[Load]]) ->
             print(f"  {load}")
 
 
-def test_serving_against_nginx_and_python_stacks() -> None:
+def test_serving_against_nginx_and_python_stacks(
+    aidot_serve: Callable[..., ServedModel], aidot_load: Callable[..., LoadReport]
+) -> None:
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed; apt-get install wrk nginx-light")
     results: dict[str, list[Load]] = {}
-    port = free_port()
-    aidot_url = f"http://127.0.0.1:{port}/api/inference/predict"
-    with (
-        nginx() as nginx_url,
-        running(
-            [sys.executable, str(PEERS / "serve_aidot.py"), str(port)],
-            f"{aidot_url}/mlp",
-            ROOT,
-            {"PYTHONPATH": str(ROOT)},
-        ),
-    ):
-        urls = {
-            "nginx fixed body": nginx_url,
-            "aidot mlp": f"{aidot_url}/mlp",
-            "aidot echo": f"{aidot_url}/echo",
-        }
+    rows = np.asarray(json.loads(BODY)["features"], dtype=np.float32)
+    with threadpool_limits(limits=1, user_api="blas"), nginx() as nginx_url:
+        urls = {"nginx fixed body": nginx_url}
+        for name, model in MODELS.items():
+            served = aidot_serve(model(), name=name)
+            # Every model answers, without an error, before wrk times it (and it warms up).
+            check = aidot_load(served, rows, requests=2_000, concurrency=16)
+            assert check.errors == 0, check.error_samples
+            urls[f"aidot {name}"] = served.predict_url
         measure_interleaved(urls, results)
 
     python = peers_python()
