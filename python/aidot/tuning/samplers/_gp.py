@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import cho_solve, cholesky
+from scipy.linalg import lapack
 from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr, ndtr
 
@@ -31,6 +31,44 @@ def _matern(r2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     value = e * (1.0 + r + (5.0 / 3.0) * r2)
     derivative = (-5.0 / 6.0) * (1.0 + r) * e
     return value, derivative
+
+
+def _matern_value(r2: np.ndarray) -> np.ndarray:
+    """:func:`_matern` without the derivative, computed in place instead of in fresh
+    temporaries: the acquisition scores thousands of points at a time with it."""
+    r: np.ndarray = np.multiply(r2, 5.0)
+    np.sqrt(r, out=r)
+    value: np.ndarray = np.multiply(r2, 5.0 / 3.0)
+    value += r
+    value += 1.0
+    np.negative(r, out=r)
+    np.exp(r, out=r)
+    value *= r
+    return value
+
+
+def _cholesky(cov: np.ndarray) -> np.ndarray:
+    """The lower Cholesky factor (LAPACK directly: scipy.linalg's checks cost as much as the
+    factorization at this size, and the fit calls it dozens of times per trial)."""
+    chol, info = lapack.dpotrf(cov, lower=1, clean=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"the kernel matrix is not positive definite ({info})")
+    return np.asarray(chol)
+
+
+def _solve(chol: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """C^-1 y from C's lower Cholesky factor."""
+    solution, _ = lapack.dpotrs(chol, y, lower=1)
+    return np.asarray(solution)
+
+
+def _inverse(chol: np.ndarray) -> np.ndarray:
+    """C^-1 from C's lower Cholesky factor. LAPACK fills the lower triangle and leaves the
+    upper one as it was, zero in a factor from :func:`_cholesky`: mirror it."""
+    lower, _ = lapack.dpotri(chol, lower=1)
+    full = lower + lower.T
+    full.flat[:: len(full) + 1] *= 0.5
+    return np.asarray(full)
 
 
 def _squared_diffs(a: np.ndarray, b: np.ndarray, categorical: np.ndarray) -> np.ndarray:
@@ -82,6 +120,8 @@ class GaussianProcess:
         self.y = y
         self.categorical = categorical
         self._sq = _squared_diffs(x, x, categorical)
+        # The same as [n * n, dims], for matrix-vector products.
+        self._sq_flat = self._sq.reshape(-1, x.shape[1])
         self._deterministic = deterministic
         self.params = self._fit(initial or KernelParams.default(x.shape[1]))
         self._cache()
@@ -114,19 +154,19 @@ class GaussianProcess:
         dims = self.x.shape[1]
         p = self._params(raw)
         lam, scale, noise = p.inverse_squared_lengthscales, p.kernel_scale, p.noise_var
-        r2 = self._sq @ lam
-        matern, dmatern = _matern(r2)
+        n = len(self.y)
+        matern, dmatern = _matern((self._sq_flat @ lam).reshape(n, n))
         kernel = scale * matern
-        cov = kernel + noise * np.eye(len(self.y))
-        chol = cholesky(cov, lower=True)
-        alpha = cho_solve((chol, True), self.y)
+        cov = kernel.copy()
+        cov.flat[:: n + 1] += noise
+        chol = _cholesky(cov)
+        alpha = _solve(chol, self.y)
         log_det = 2.0 * np.log(np.diag(chol)).sum()
         log_likelihood = -0.5 * self.y @ alpha - 0.5 * log_det
-        inverse = cho_solve((chol, True), np.eye(len(self.y)))
-        w = np.outer(alpha, alpha) - inverse  # d loglik / dC = 0.5 * w
+        w = np.outer(alpha, alpha) - _inverse(chol)  # d loglik / dC = 0.5 * w
         grad = np.empty(dims + 2)
         g = w * (scale * dmatern)
-        grad[:dims] = 0.5 * np.einsum("ab,abj->j", g, self._sq) * lam
+        grad[:dims] = 0.5 * (g.ravel() @ self._sq_flat) * lam
         grad[dims] = 0.5 * (w * kernel).sum()
         rho = noise - MINIMUM_NOISE
         grad[dims + 1] = 0.0 if self._deterministic else 0.5 * np.trace(w) * rho
@@ -141,11 +181,13 @@ class GaussianProcess:
 
     def _cache(self) -> None:
         p = self.params
-        matern, _ = _matern(self._sq @ p.inverse_squared_lengthscales)
-        cov = p.kernel_scale * matern + p.noise_var * np.eye(len(self.y))
-        chol = cholesky(cov, lower=True)
-        self._alpha = cho_solve((chol, True), self.y)
-        self._inverse = cho_solve((chol, True), np.eye(len(self.y)))
+        n = len(self.y)
+        matern, _ = _matern((self._sq_flat @ p.inverse_squared_lengthscales).reshape(n, n))
+        cov = p.kernel_scale * matern
+        cov.flat[:: n + 1] += p.noise_var
+        chol = _cholesky(cov)
+        self._alpha = _solve(chol, self.y)
+        self._inverse = _inverse(chol)
         lam = p.inverse_squared_lengthscales
         self._lam_cont = np.where(self.categorical, 0.0, lam)
         self._x_norms = (self.x * self.x) @ self._lam_cont
@@ -169,13 +211,19 @@ class GaussianProcess:
         )
         for j in np.flatnonzero(self.categorical):
             r2 = r2 + p.inverse_squared_lengthscales[j] * (points[:, j, None] != self.x[None, :, j])
-        matern, dmatern = _matern(np.maximum(r2, 0.0))
+        np.maximum(r2, 0.0, out=r2)
+        if not gradient:
+            k = _matern_value(r2)
+            k *= p.kernel_scale  # [m, n]
+            mean = k @ self._alpha
+            b = k @ self._inverse  # k C^-1
+            b *= k
+            return mean, np.maximum(p.kernel_scale - b.sum(axis=1), 1e-12), None, None
+        matern, dmatern = _matern(r2)
         k = p.kernel_scale * matern  # [m, n]
         mean = k @ self._alpha
         b = k @ self._inverse  # k C^-1
         var = np.maximum(p.kernel_scale - (k * b).sum(axis=1), 1e-12)
-        if not gradient:
-            return mean, var, None, None
         coef = p.kernel_scale * dmatern  # d k / d r2
         ca = coef * self._alpha[None, :]
         dmean = 2.0 * lam * (points * ca.sum(axis=1)[:, None] - ca @ self.x)

@@ -1,0 +1,77 @@
+"""The Gaussian process behind GPSampler: its two posterior paths agree, its gradients are
+those of its values, and it interpolates what it was fitted to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aidot.tuning.samplers._gp import GaussianProcess, log_ei
+
+
+@pytest.fixture
+def model() -> GaussianProcess:
+    # Few points: the posterior stays uncertain between them, so the acquisition's
+    # gradients are moderate and finite differences can check them.
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 3))
+    y = np.sin(6 * x[:, 0]) + x[:, 1] ** 2 - x[:, 2]
+    return GaussianProcess(x, (y - y.mean()) / y.std(), np.zeros(3, dtype=bool))
+
+
+def test_scoring_with_and_without_gradients_gives_the_same_posterior(
+    model: GaussianProcess,
+) -> None:
+    points = np.random.default_rng(1).random((500, 3))
+    mean, var, _, _ = model.posterior(points)
+    mean_g, var_g, _, _ = model.posterior(points, gradient=True)
+    np.testing.assert_allclose(mean, mean_g, rtol=1e-10, atol=1e-12)
+    # The variance is the kernel scale less a nearly equal term: rounding shows at 1e-10.
+    np.testing.assert_allclose(var, var_g, rtol=1e-6, atol=1e-9)
+
+
+def test_posterior_and_acquisition_gradients_match_finite_differences(
+    model: GaussianProcess,
+) -> None:
+    points = np.random.default_rng(2).random((5, 3))
+    mean, var, dmean, dvar = model.posterior(points, gradient=True)
+    best = float(model.y.max())  # as the sampler asks: improve on the best value seen
+    _, grad = log_ei(mean, var, best, dmean, dvar)
+    assert dmean is not None
+    assert dvar is not None
+    assert grad is not None
+    h = 1e-5  # central differences; the variance's rounding (1e-10) stays below 1e-5 here
+    for j in range(3):
+        up, down = points.copy(), points.copy()
+        up[:, j] += h
+        down[:, j] -= h
+        mean_u, var_u, _, _ = model.posterior(up)
+        mean_d, var_d, _, _ = model.posterior(down)
+        value_u, _ = log_ei(mean_u, var_u, best)
+        value_d, _ = log_ei(mean_d, var_d, best)
+        np.testing.assert_allclose((mean_u - mean_d) / (2 * h), dmean[:, j], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose((var_u - var_d) / (2 * h), dvar[:, j], rtol=1e-3, atol=5e-5)
+        np.testing.assert_allclose((value_u - value_d) / (2 * h), grad[:, j], rtol=5e-3, atol=1e-3)
+
+
+def test_the_fitting_loss_gradient_matches_finite_differences(model: GaussianProcess) -> None:
+    raw = model.params.raw() + 0.1
+    loss, grad = model._loss(raw)
+    h = 1e-6
+    for i in range(len(raw)):
+        shifted = raw.copy()
+        shifted[i] += h
+        np.testing.assert_allclose(
+            (model._loss(shifted)[0] - loss) / h, grad[i], rtol=1e-3, atol=1e-4
+        )
+
+
+def test_a_deterministic_model_interpolates_its_data() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.random((20, 2))
+    y = np.cos(3 * x[:, 0]) * x[:, 1]
+    y = (y - y.mean()) / y.std()
+    model = GaussianProcess(x, y, np.zeros(2, dtype=bool), deterministic=True)
+    mean, var, _, _ = model.posterior(x)
+    np.testing.assert_allclose(mean, y, atol=1e-3)
+    assert np.all(var < 1e-3)
