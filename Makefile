@@ -47,8 +47,8 @@ bench: ## Run the benchmarks with their baselines (slow; see docs/benchmarks.md)
 	AIDOT_BENCH_PEERS_PYTHON=$${AIDOT_BENCH_PEERS_PYTHON:-$(wildcard $(BENCH_VENV)/bin/python)} \
 		$(PYTHON) -m pytest benches -s
 
-compare: ## Install the peers, rerun every side-by-side benchmark, write docs/comparison.md (ONLY=ui,tuning QUICK=1)
+compare: ## Install the peers, rerun every side-by-side benchmark, write docs/comparison.md (ONLY=ui,tuning K=expr QUICK=1)
 	$(PIP) install -e '.[bench]'
-	$(PYTHON) -m benches.compare $(if $(ONLY),--only $(ONLY)) $(if $(QUICK),--quick)
+	$(PYTHON) -m benches.compare $(if $(ONLY),--only $(ONLY)) $(if $(K),-k '$(K)') $(if $(QUICK),--quick)
 
 all: lint test ## Lint, then test

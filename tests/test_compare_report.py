@@ -69,3 +69,26 @@ def test_the_page_has_a_table_and_a_chart_per_suite(tmp_path: Path) -> None:
     for chart in charts:
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"](comparison/{chart.name})" in text
+
+
+def test_a_rerun_replaces_its_suite_or_with_k_only_its_rows() -> None:
+    from benches.compare.__main__ import merge
+
+    def row(suite: str, name: str, value: float) -> dict[str, object]:
+        return {"suite": suite, "name": name, "aidot_s": value}
+
+    published = [row("tuning", "storage", 1.0), row("tuning", "gp", 2.0), row("ui", "page", 3.0)]
+    fresh = [row("tuning", "gp", 4.0)]
+    whole = merge(published, fresh, "today")
+    assert [(r["suite"], r["name"], r["aidot_s"]) for r in whole] == [
+        ("ui", "page", 3.0),
+        ("tuning", "gp", 4.0),
+    ]
+    partial = merge(published, fresh, "today", whole_suites=False)
+    assert [(r["suite"], r["name"], r["aidot_s"]) for r in partial] == [
+        ("tuning", "storage", 1.0),
+        ("ui", "page", 3.0),
+        ("tuning", "gp", 4.0),
+    ]
+    assert partial[-1]["date"] == "today"
+    assert "date" not in partial[0]

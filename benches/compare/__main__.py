@@ -1,5 +1,5 @@
-"""``python -m benches.compare [--only ui,tuning] [--quick] [--no-install]``: see the package
-docstring."""
+"""``python -m benches.compare [--only ui,tuning] [-k EXPR] [--quick] [--no-install]``: see the
+package docstring."""
 
 from __future__ import annotations
 
@@ -35,6 +35,12 @@ QUICK = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benches.compare", description=__doc__)
     parser.add_argument("--only", default="", help="comma-separated suites (ui,tuning,...)")
+    parser.add_argument(
+        "-k",
+        dest="keyword",
+        default="",
+        help="only the benchmarks pytest -k selects; the suite's other rows are kept",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for a quick look")
     parser.add_argument(
         "--no-install", action="store_true", help="use the peers' environment as it is"
@@ -59,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
             "-m",
             "pytest",
             *targets,
+            *(["-k", args.keyword] if args.keyword else []),
             "-s",
             "-p",
             "no:cacheprovider",
@@ -73,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     # Suites not rerun keep their last published results (each row says when it ran).
     kept = args.page.with_suffix(".json")
-    results = merge(load_results(kept) if kept.exists() else [], fresh, date)
+    published = load_results(kept) if kept.exists() else []
+    results = merge(published, fresh, date, whole_suites=not args.keyword)
     kept.write_text(json.dumps(results, indent=1) + "\n")
     written = write_report(
         results,
@@ -88,13 +96,22 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def merge(
-    published: list[dict[str, Any]], fresh: list[dict[str, Any]], date: str
+    published: list[dict[str, Any]],
+    fresh: list[dict[str, Any]],
+    date: str,
+    *,
+    whole_suites: bool = True,
 ) -> list[dict[str, Any]]:
-    """The published rows with every suite that ran again replaced by its fresh rows."""
-    rerun = {r.get("suite") for r in fresh}
-    return [r for r in published if r.get("suite") not in rerun] + [
-        {**r, "date": date} for r in fresh
-    ]
+    """The published rows with the fresh ones in their place: every suite that ran again is
+    replaced whole (so renamed or removed benchmarks go), or with ``whole_suites=False`` (a
+    ``-k`` selection) only the rows that ran again."""
+    if whole_suites:
+        rerun = {r.get("suite") for r in fresh}
+        kept = [r for r in published if r.get("suite") not in rerun]
+    else:
+        again = {(r.get("suite"), r.get("name")) for r in fresh}
+        kept = [r for r in published if (r.get("suite"), r.get("name")) not in again]
+    return kept + [{**r, "date": date} for r in fresh]
 
 
 def peer_versions(python: Path) -> dict[str, str]:
