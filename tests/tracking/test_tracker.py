@@ -193,6 +193,33 @@ def test_background_writer_flushes_on_demand_and_at_end(tmp_path: Path) -> None:
     tracker.close()
 
 
+def test_one_flush_starts_many_series_and_extends_others(tmp_path: Path) -> None:
+    # A study's trials each start their own series, all in one flush, while another run's
+    # series grows across flushes (and past a chunk's 4,096 points).
+    store = MetadataStore(f"sqlite:///{tmp_path / 'm.db'}")
+    tracker = ExperimentTracker(store, flush_interval=60)
+    long = tracker.start_run("e")
+    for i in range(3000):
+        long.log_metric("loss", float(i), step=i)
+    long.flush()
+    trials = [tracker.start_run("e") for _ in range(50)]
+    for n, trial in enumerate(trials):
+        trial.log_metric("value", n / 10, step=n)
+        trial.log_metric("accuracy", 1 - n / 100, step=n)
+    for i in range(3000, 6000):
+        long.log_metric("loss", float(i), step=i)
+    long.flush()
+    history = tracker.get_metric_history(long.id, "loss")
+    assert history.steps.tolist() == list(range(6000))
+    assert history.values[-1] == 5999.0
+    for n, trial in enumerate(trials):
+        value = tracker.get_metric_history(trial.id, "value")
+        assert (value.steps.tolist(), value.values.tolist()) == ([n], [n / 10])
+        assert tracker.get_run(trial.id).metrics["accuracy"] == 1 - n / 100
+    assert tracker.get_run(long.id).metrics["loss"] == 5999.0
+    tracker.close()
+
+
 def test_kill_9_loses_at_most_the_last_interval(tmp_path: Path) -> None:
     script = textwrap.dedent(
         """

@@ -270,50 +270,93 @@ class MetricWriter:
 
     def _write(self, batch: Batch) -> None:
         with self._write_lock, self._store.write() as conn:
-            for run_id, key, part in batch.parts():
-                _append_series(conn, run_id, key, part)
+            parts = list(batch.parts())
+            existing = _existing_series(conn, {run_id for run_id, _, _ in parts})
+            # Series seen for the first time (every trial of a study starts its own) are
+            # inserted together: one statement per table rather than three per series.
+            new_chunks: list[dict[str, Any]] = []
+            new_series: list[dict[str, Any]] = []
+            for run_id, key, part in parts:
+                current = existing.get((run_id, key))
+                if current is None:
+                    chunks = _chunk_rows(run_id, key, 0, part)
+                    new_chunks += chunks
+                    row = _series_row(0, len(chunks), Downsample.empty(), part)
+                    new_series.append({"run_id": run_id, "key": key, **row})
+                else:
+                    _append_series(conn, run_id, key, part, current)
+            if new_chunks:
+                conn.execute(metric_chunks.insert(), new_chunks)
+            if new_series:
+                conn.execute(metric_series.insert(), new_series)
             for op in batch.ops:
                 _ops.apply(conn, op, replay=True)
 
 
+_IN_LIMIT = 500
+"""Run ids per ``IN (...)`` list, well under every database's parameter limit."""
+
+
+def _existing_series(conn: sa.Connection, run_ids: set[str]) -> dict[tuple[str, str], Any]:
+    """The series rows of these runs, by (run id, key)."""
+    import sqlalchemy as sa
+
+    ids = sorted(run_ids)
+    found: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(ids), _IN_LIMIT):
+        query = sa.select(metric_series).where(
+            metric_series.c.run_id.in_(ids[start : start + _IN_LIMIT])
+        )
+        for row in conn.execute(query):
+            found[(row.run_id, row.key)] = row
+    return found
+
+
 def _append_series(
-    conn: sa.Connection, run_id: str, key: str, points: tuple[F64, I64, I64]
+    conn: sa.Connection, run_id: str, key: str, points: tuple[F64, I64, I64], current: Any
 ) -> None:
-    """Appends points to one series: tops up its last chunk, adds new chunks, updates the
-    series row (latest point and downsample)."""
+    """Appends points to an existing series (``current``, its row): tops up its last chunk,
+    adds new chunks, updates the series row (latest point and downsample)."""
     import sqlalchemy as sa
 
     values, steps, stamps = points
     where = (metric_series.c.run_id == run_id) & (metric_series.c.key == key)
-    current = conn.execute(sa.select(metric_series).where(where)).first()
-    seq = 0
-    count = 0
-    downsample = Downsample.empty()
-    if current is not None:
-        count, seq = int(current.points), int(current.chunks)
-        downsample = Downsample.decode(current.downsample)
-        chunk_where = (
-            (metric_chunks.c.run_id == run_id)
-            & (metric_chunks.c.key == key)
-            & (metric_chunks.c.seq == seq - 1)
+    count, seq = int(current.points), int(current.chunks)
+    downsample = Downsample.decode(current.downsample)
+    chunk_where = (
+        (metric_chunks.c.run_id == run_id)
+        & (metric_chunks.c.key == key)
+        & (metric_chunks.c.seq == seq - 1)
+    )
+    last = conn.execute(sa.select(metric_chunks).where(chunk_where)).first()
+    if last is not None and last.points < CHUNK_POINTS:
+        # Merge into the partial last chunk rather than leaving many tiny ones.
+        s, v, t = decode_chunk(last.data)
+        merged = (
+            np.concatenate([v, values]),
+            np.concatenate([s, steps]),
+            np.concatenate([t, stamps]),
         )
-        last = conn.execute(sa.select(metric_chunks).where(chunk_where)).first()
-        if last is not None and last.points < CHUNK_POINTS:
-            # Merge into the partial last chunk rather than leaving many tiny ones.
-            s, v, t = decode_chunk(last.data)
-            steps_all = np.concatenate([s, steps])
-            values_all = np.concatenate([v, values])
-            stamps_all = np.concatenate([t, stamps])
-            conn.execute(metric_chunks.delete().where(chunk_where))
-            seq -= 1
-        else:
-            steps_all, values_all, stamps_all = steps, values, stamps
+        chunk_rows = _chunk_rows(run_id, key, seq - 1, merged)
+        conn.execute(metric_chunks.delete().where(chunk_where))
+        chunks = seq - 1 + len(chunk_rows)
     else:
-        steps_all, values_all, stamps_all = steps, values, stamps
-    chunk_rows: list[dict[str, Any]] = []
-    for start in range(0, len(steps_all), CHUNK_POINTS):
-        s = steps_all[start : start + CHUNK_POINTS]
-        chunk_rows.append(
+        chunk_rows = _chunk_rows(run_id, key, seq, points)
+        chunks = seq + len(chunk_rows)
+    conn.execute(metric_chunks.insert(), chunk_rows)
+    row = _series_row(count, chunks, downsample, points)
+    conn.execute(metric_series.update().where(where).values(**row))
+
+
+def _chunk_rows(
+    run_id: str, key: str, first_seq: int, points: tuple[F64, I64, I64]
+) -> list[dict[str, Any]]:
+    """Points as chunk rows of at most :data:`CHUNK_POINTS`, numbered from ``first_seq``."""
+    values, steps, stamps = points
+    rows = []
+    for seq, start in enumerate(range(0, len(steps), CHUNK_POINTS), start=first_seq):
+        s = steps[start : start + CHUNK_POINTS]
+        rows.append(
             {
                 "run_id": run_id,
                 "key": key,
@@ -322,24 +365,24 @@ def _append_series(
                 "step_min": int(s.min()),
                 "step_max": int(s.max()),
                 "data": encode_chunk(
-                    s,
-                    values_all[start : start + CHUNK_POINTS],
-                    stamps_all[start : start + CHUNK_POINTS],
+                    s, values[start : start + CHUNK_POINTS], stamps[start : start + CHUNK_POINTS]
                 ),
             }
         )
-        seq += 1
-    conn.execute(metric_chunks.insert(), chunk_rows)
+    return rows
+
+
+def _series_row(
+    count: int, chunks: int, downsample: Downsample, points: tuple[F64, I64, I64]
+) -> dict[str, Any]:
+    """A series row after appending ``points`` to ``count`` earlier ones."""
+    values, steps, stamps = points
     last_value = float(values[-1])
-    row = {
+    return {
         "points": count + len(steps),
-        "chunks": seq,
+        "chunks": chunks,
         "last_step": int(steps[-1]),
         "last_value": None if np.isnan(last_value) else last_value,
         "last_timestamp": int(stamps[-1]),
         "downsample": downsample.append(steps, values, stamps).encode(),
     }
-    if current is None:
-        conn.execute(metric_series.insert(), [{"run_id": run_id, "key": key, **row}])
-    else:
-        conn.execute(metric_series.update().where(where).values(**row))
