@@ -15,6 +15,7 @@ __all__ = [
     "hash_bytes",
     "hash_files",
     "scan_tree",
+    "tpe_choose",
 ]
 __version__: str
 
