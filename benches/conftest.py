@@ -27,7 +27,8 @@ class Comparison:
     target: str
     note: str = ""
     unit: str = "s"
-    """``s`` for times (shown in s, ms or us), anything else is printed as is (``bytes``)."""
+    """``s`` for times (shown in s, ms or us), ``count`` for a count out of the baseline's
+    (no ratio then), anything else is printed as is (``bytes``)."""
     suite: str = ""
     """Which benchmark module measured it (``ui``, ``tuning``...); set by :func:`record`."""
 
@@ -36,23 +37,32 @@ class Comparison:
 
     @property
     def speedup(self) -> float:
-        """How many times faster aidot is than the baseline (>1 is faster)."""
+        """How many times faster aidot is than the baseline (>1 is faster); NaN for counts."""
+        if self.unit == "count":
+            return math.nan
         return self.baseline_s / self.aidot_s if self.aidot_s else float("inf")
 
 
 def show(value: float, unit: str) -> str:
-    """A measured value as the tables print it: a time in s, ms or us, a size in MiB."""
+    """A measured value as the tables print it: a time in s, ms or us, a size in MiB, a
+    count as a whole number."""
     if math.isnan(value):
         return ""
-    if unit == "bytes" and value >= 1 << 20:
-        return f"{value / (1 << 20):.1f} MiB"
     if unit != "s":
-        return f"{value:.1f} {unit}"
+        return _show_other(value, unit)
     if value >= 1:
         return f"{value:.3f} s"
     if value >= 1e-3:
         return f"{value * 1e3:.2f} ms"
     return f"{value * 1e6:.3f} us"
+
+
+def _show_other(value: float, unit: str) -> str:
+    if unit == "count":
+        return f"{value:.0f}"
+    if unit == "bytes" and value >= 1 << 20:
+        return f"{value / (1 << 20):.1f} MiB"
+    return f"{value:.1f} {unit}"
 
 
 RESULTS: list[Comparison] = []
@@ -124,9 +134,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         "|---|---|---|---|---|---|",
     ]
     for r in RESULTS:
+        ratio = f"{r.speedup:.2f}x" if math.isfinite(r.speedup) else ""
         lines.append(
             f"| {r.name} | {r.show(r.aidot_s)} | {r.baseline} | {r.show(r.baseline_s)} | "
-            f"{r.speedup:.2f}x {r.note} | {r.target} |"
+            f"{ratio} {r.note} | {r.target} |"
         )
     terminalreporter.write_sep(
         "=", "aidot vs baselines (median times or sizes; >1x means aidot is better)"
@@ -138,6 +149,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     (out / "ratios.md").write_text("\n".join(lines) + "\n")
     # Machine-readable, for benches/compare (tables and charts over several sessions).
     (out / "ratios.json").write_text(
-        json.dumps([{**dataclasses.asdict(r), "speedup": r.speedup} for r in RESULTS], indent=1)
+        json.dumps(
+            [{**dataclasses.asdict(r), "speedup": _finite(r.speedup)} for r in RESULTS], indent=1
+        )
         + "\n"
     )
+
+
+def _finite(value: float) -> float | None:
+    """``value``, or None where JSON has no number for it (a count's ratio)."""
+    return value if math.isfinite(value) else None

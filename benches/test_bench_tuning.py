@@ -175,6 +175,37 @@ def compare_quality(
     return wins, not_worse
 
 
+def record_quality(
+    sampler: str, baseline: str, counts: tuple[int, int], seeds: int, target: str
+) -> None:
+    """Two rows for the comparison page: on how many functions aidot's median best value is
+    at least the baseline's, and on how many it is not significantly worse."""
+    wins, not_worse = counts
+    total = len(FUNCTIONS)
+    record(
+        Comparison(
+            f"{sampler}: functions where its median best value is at least as good "
+            f"({seeds} seeds, {TRIALS} trials)",
+            wins,
+            f"{baseline} (of {total} functions)",
+            total,
+            target,
+            unit="count",
+        )
+    )
+    record(
+        Comparison(
+            f"{sampler}: functions where it is not significantly worse "
+            "(one-sided Mann-Whitney U, p >= 0.05)",
+            not_worse,
+            f"{baseline} (of {total} functions)",
+            total,
+            target,
+            unit="count",
+        )
+    )
+
+
 def test_default_sampler_quality(bench_dir: Path) -> None:
     functions = list(FUNCTIONS)
     theirs = optuna("quality", sampler="default", functions=functions, seeds=SEEDS, trials=TRIALS)
@@ -188,6 +219,13 @@ def test_default_sampler_quality(bench_dir: Path) -> None:
     print(
         f"AutoSampler median at least as good on {wins}/{len(functions)} (target: >= 70%); "
         f"not significantly worse on {not_worse}/{len(functions)}"
+    )
+    record_quality(
+        "AutoSampler",
+        f"Optuna {theirs['version']} default sampler",
+        (wins, not_worse),
+        len(SEEDS),
+        "medians: >= 70% of functions",
     )
 
 
@@ -206,6 +244,13 @@ def test_tpe_quality(bench_dir: Path) -> None:
         f"TPESampler median at least as good on {wins}/{len(functions)}; not significantly "
         f"worse on {not_worse}/{len(functions)} (target: not worse)"
     )
+    record_quality(
+        "TPESampler",
+        f"Optuna {theirs['version']} TPESampler",
+        (wins, not_worse),
+        len(seeds),
+        "not worse",
+    )
 
 
 def test_gp_quality(bench_dir: Path) -> None:
@@ -222,4 +267,11 @@ def test_gp_quality(bench_dir: Path) -> None:
     print(
         f"GPSampler median at least as good on {wins}/{len(functions)}; not significantly "
         f"worse on {not_worse}/{len(functions)} (target: at least its quality)"
+    )
+    record_quality(
+        "GPSampler",
+        f"Optuna {theirs['version']} GPSampler",
+        (wins, not_worse),
+        len(seeds),
+        "at least its quality",
     )

@@ -92,3 +92,28 @@ def test_a_rerun_replaces_its_suite_or_with_k_only_its_rows() -> None:
     ]
     assert partial[-1]["date"] == "today"
     assert "date" not in partial[0]
+
+
+def test_a_count_row_shows_whole_numbers_and_no_ratio(tmp_path: Path) -> None:
+    from benches.conftest import Comparison
+
+    row = Comparison(
+        "GPSampler: functions where it is not significantly worse",
+        7,
+        "Optuna GPSampler (of 8 functions)",
+        8,
+        "at least its quality",
+        unit="count",
+        suite="tuning",
+    )
+    assert row.show(row.aidot_s) == "7"
+    source = tmp_path / "ratios.json"
+    source.write_text(json.dumps([{**row.__dict__, "speedup": None}]))
+    page = tmp_path / "comparison.md"
+    write_report(
+        load_results(source), describe(), page, tmp_path / "charts", date="today", peers={}
+    )
+    assert (
+        "| GPSampler: functions where it is not significantly worse | 7 | "
+        "Optuna GPSampler (of 8 functions) | 8 |  | at least its quality |"
+    ) in page.read_text()
