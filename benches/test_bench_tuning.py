@@ -206,72 +206,29 @@ def record_quality(
     )
 
 
-def test_default_sampler_quality(bench_dir: Path) -> None:
-    functions = list(FUNCTIONS)
-    theirs = optuna("quality", sampler="default", functions=functions, seeds=SEEDS, trials=TRIALS)
-    ours = best_values(bench_dir, lambda seed: AutoSampler(seed=seed), "auto", functions, SEEDS)
-    wins, not_worse = compare_quality(
-        "AutoSampler vs Optuna's default",
-        ours,
-        theirs["best"],  # type: ignore[arg-type]
-        SEEDS,
-    )
-    print(
-        f"AutoSampler median at least as good on {wins}/{len(functions)} (target: >= 70%); "
-        f"not significantly worse on {not_worse}/{len(functions)}"
-    )
-    record_quality(
-        "AutoSampler",
-        f"Optuna {theirs['version']} default sampler",
-        (wins, not_worse),
-        len(SEEDS),
-        "medians: >= 70% of functions",
-    )
+QUALITY = {
+    # Optuna's sampler: (aidot's sampler, its name, seeds, the target)
+    "default": (AutoSampler, "AutoSampler", SEEDS, "medians: >= 70% of functions"),
+    "tpe": (TPESampler, "TPESampler", TPE_SEEDS, "not worse"),
+    "gp": (GPSampler, "GPSampler", SEEDS, "at least its quality"),
+}
 
 
-def test_tpe_quality(bench_dir: Path) -> None:
+@pytest.mark.parametrize("peer", list(QUALITY))
+def test_sampler_quality(bench_dir: Path, peer: str) -> None:
+    sampler, name, seeds, target = QUALITY[peer]
     functions = list(FUNCTIONS)
-    seeds = TPE_SEEDS
-    theirs = optuna("quality", sampler="tpe", functions=functions, seeds=seeds, trials=TRIALS)
-    ours = best_values(bench_dir, lambda seed: TPESampler(seed=seed), "tpe", functions, seeds)
+    theirs = optuna("quality", sampler=peer, functions=functions, seeds=seeds, trials=TRIALS)
+    ours = best_values(bench_dir, lambda seed: sampler(seed=seed), peer, functions, seeds)
+    baseline = f"Optuna {theirs['version']} {'default sampler' if peer == 'default' else name}"
     wins, not_worse = compare_quality(
-        "TPESampler vs Optuna's TPESampler",
+        f"{name} vs {baseline}",
         ours,
         theirs["best"],  # type: ignore[arg-type]
         seeds,
     )
     print(
-        f"TPESampler median at least as good on {wins}/{len(functions)}; not significantly "
-        f"worse on {not_worse}/{len(functions)} (target: not worse)"
+        f"{name} median at least as good on {wins}/{len(functions)}; not significantly worse "
+        f"on {not_worse}/{len(functions)} (target: {target})"
     )
-    record_quality(
-        "TPESampler",
-        f"Optuna {theirs['version']} TPESampler",
-        (wins, not_worse),
-        len(seeds),
-        "not worse",
-    )
-
-
-def test_gp_quality(bench_dir: Path) -> None:
-    functions = list(FUNCTIONS)
-    seeds = SEEDS
-    theirs = optuna("quality", sampler="gp", functions=functions, seeds=seeds, trials=TRIALS)
-    ours = best_values(bench_dir, lambda seed: GPSampler(seed=seed), "gp", functions, seeds)
-    wins, not_worse = compare_quality(
-        "GPSampler vs Optuna's GPSampler",
-        ours,
-        theirs["best"],  # type: ignore[arg-type]
-        seeds,
-    )
-    print(
-        f"GPSampler median at least as good on {wins}/{len(functions)}; not significantly "
-        f"worse on {not_worse}/{len(functions)} (target: at least its quality)"
-    )
-    record_quality(
-        "GPSampler",
-        f"Optuna {theirs['version']} GPSampler",
-        (wins, not_worse),
-        len(seeds),
-        "at least its quality",
-    )
+    record_quality(name, baseline, (wins, not_worse), len(seeds), target)
