@@ -18,9 +18,9 @@ import threading
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING
 
+from aidot._lifecycle import ClosesOnExit
 from aidot.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def resolve_home(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(env).expanduser() if env else Path(DEFAULT_HOME)
 
 
-class Workspace:
+class Workspace(ClosesOnExit):
     """A metadata database plus a blob folder, the two stores every aidot component uses.
 
     ``path`` is a folder holding ``aidot.db`` (SQLite) and ``blobs/``. ``db`` (a SQLAlchemy URI,
@@ -224,17 +224,6 @@ class Workspace:
         self.__dict__.pop("registry", None)
         if "store" in self.__dict__:
             self.__dict__.pop("store").close()
-
-    def __enter__(self) -> Workspace:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _blob_folder(value: str | os.PathLike[str]) -> Path:

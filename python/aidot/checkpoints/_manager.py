@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from aidot._ids import new_id, now_ms
+from aidot._lifecycle import ClosesOnExit
 from aidot.checkpoints._index import (
     CheckpointIndex,
     CheckpointInfo,
@@ -52,7 +53,7 @@ def _finish_saves_at_exit() -> None:
         manager.wait()
 
 
-class CheckpointManager:
+class CheckpointManager(ClosesOnExit):
     """Saves training states as checkpoints and keeps the ``save_top_k`` best by ``monitor``
     plus the ``keep_last`` latest, as PyTorch Lightning's ``ModelCheckpoint`` does.
 
@@ -333,12 +334,6 @@ class CheckpointManager:
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
-
-    def __enter__(self) -> CheckpointManager:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _open(target: Run | str | os.PathLike[str]) -> tuple[BlobStore, CheckpointIndex]:

@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from aidot import _core
+from aidot._lifecycle import ClosesOnExit
 from aidot.errors import (
     AidotError,
     InvalidArgumentError,
@@ -70,7 +71,7 @@ class _Entry:
     follow: str | None
 
 
-class ModelRepository:
+class ModelRepository(ClosesOnExit):
     """Models loaded in memory and served by name, each behind its own Rust request batcher.
 
     ``load`` takes a ``models:/`` URI (resolved in ``registry``, or the default workspace's)
@@ -256,12 +257,6 @@ class ModelRepository:
         for name in self.names():
             self._table.unload(name)
         self._entries.clear()
-
-    def __enter__(self) -> ModelRepository:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- following the registry ------------------------------------------------------------
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from types import TracebackType
 from typing import Any
 
 from aidot import _core
+from aidot._lifecycle import StopsOnExit
 from aidot.serving._metrics import PerformanceMetrics
 from aidot.serving._repository import ModelRepository
 
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
-class Server:
+class Server(StopsOnExit):
     """A running inference server (Rust, axum on its own tokio threads).
 
     It answers the AiDotNet.Serving routes (``POST /api/inference/predict/{model}``,
@@ -87,17 +87,6 @@ class Server:
     def prometheus(self) -> str:
         """The text ``GET /metrics`` answers."""
         return self._inner.prometheus()
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve(

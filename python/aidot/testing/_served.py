@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
+
+from aidot._lifecycle import StopsOnExit
 
 if TYPE_CHECKING:
     from aidot.serving import ModelRepository, Server
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ServedModel:
+class ServedModel(StopsOnExit):
     """A running server with one model: ``url``, the model's ``name``, its ``predict_url``,
     the :class:`~aidot.serving.Server` and its :class:`~aidot.serving.ModelRepository`."""
 
@@ -39,17 +40,6 @@ class ServedModel:
             self.repository.close()
         else:
             self.repository.unload(self.name)
-
-    def __enter__(self) -> ServedModel:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_model(

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import socket
 import threading
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from aidot._lifecycle import StopsOnExit
 from aidot.errors import ServerStartError
 
 if TYPE_CHECKING:
     from aidot.workspace import Workspace
 
 
-class UIServer:
+class UIServer(StopsOnExit):
     """A running UI: ``url`` to open, ``stop()`` (or leave the ``with`` block) to end it."""
 
     def __init__(self, server: Any, sock: socket.socket, thread: threading.Thread | None) -> None:
@@ -35,17 +35,6 @@ class UIServer:
         if self._thread is not None:
             self._thread.join(timeout)
         self._socket.close()
-
-    def __enter__(self) -> UIServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_ui(
