@@ -80,15 +80,16 @@ def cpu_per_trial(study: object, function: str, trials: int, last: int, flush: o
     trial's values as metrics of its run) is counted whenever its timer would have fired.
     """
     fn = objective(function)
-    for _ in range(trials - last):
-        trial = study.ask()  # type: ignore[attr-defined]
-        study.tell(trial, fn(trial))  # type: ignore[attr-defined]
-    flush()  # type: ignore[operator]
+
+    def run(count: int) -> None:
+        for _ in range(count):
+            trial = study.ask()  # type: ignore[attr-defined]
+            study.tell(trial, fn(trial))  # type: ignore[attr-defined]
+        flush()  # type: ignore[operator]
+
+    run(trials - last)
     start = time.process_time()
-    for _ in range(last):
-        trial = study.ask()  # type: ignore[attr-defined]
-        study.tell(trial, fn(trial))  # type: ignore[attr-defined]
-    flush()  # type: ignore[operator]
+    run(last)
     return (time.process_time() - start) / last
 
 
