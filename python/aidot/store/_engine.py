@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from aidot.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    import sqlite3
+
     import sqlalchemy as sa
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -88,4 +91,32 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         # IMMEDIATE takes the write lock up front: a writer waits its turn (busy timeout)
         # instead of failing when two transactions both try to upgrade a read lock.
         readonly = conn.get_execution_options().get("aidot_readonly", False)
-        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
+        sqlite_execute(conn, "BEGIN" if readonly else "BEGIN IMMEDIATE")
+
+
+def sqlite_execute(
+    conn: sa.Connection,
+    sql: str,
+    params: Sequence[object] | Sequence[Sequence[object]] = (),
+    *,
+    many: bool = False,
+) -> sqlite3.Cursor:
+    """Runs ``sql`` on the sqlite3 connection under ``conn``, inside its transaction.
+
+    SQLAlchemy's execution path costs about 30 us a statement over the driver's 2 us: for a
+    tuning trial's dozen statements and two transactions that was a tenth of its CPU time.
+    Driver errors come out as SQLAlchemy's (``IntegrityError``, ``OperationalError``...), so
+    the store's error mapping sees no difference.
+    """
+    import sqlalchemy.exc as sa_exc
+
+    driver = conn.connection.driver_connection
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        if many:
+            return driver.executemany(sql, params)  # type: ignore[union-attr, no-any-return]
+        return driver.execute(sql, params)  # type: ignore[union-attr, no-any-return]
+    except dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(
+            sql, params, exc, dbapi.Error, dialect=conn.dialect
+        ) from exc

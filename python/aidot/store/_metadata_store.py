@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aidot._ids import new_id, now_ms
-from aidot.store._engine import create_engine, masked_uri, normalize_uri
+from aidot.store._engine import create_engine, masked_uri, normalize_uri, sqlite_execute
 from aidot.store._errors import db_errors
 from aidot.store._migrate import ensure_schema
 from aidot.store._schema import blob_refs, workspace_info
@@ -45,15 +45,31 @@ def latest_number(
     return int(conn.execute(sa.select(sa.func.max(number)).where(key == value)).scalar() or 0)
 
 
+class Rows(Protocol):
+    """What :func:`run_sql` returns: a driver cursor (SQLite) or SQLAlchemy's result
+    (PostgreSQL). Rows are tuples; read them by position."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> Sequence[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
 def run_sql(
     conn: sa.Connection, sql: str, params: Sequence[object] | Sequence[Sequence[object]] = ()
-) -> sa.CursorResult[Any]:
+) -> Rows:
     """Runs ``sql`` (``?`` placeholders) through the driver, past SQLAlchemy's statement
     compilation: for a tuning trial's few statements that compilation cost more CPU than the
-    database's work (about 0.2 ms a statement). A list of tuples is an ``executemany``."""
-    if conn.dialect.paramstyle != "qmark":
-        sql = sql.replace("?", "%s")
-    return conn.exec_driver_sql(sql, params)
+    database's work (about 0.2 ms a statement). A list of tuples is an ``executemany``.
+    On SQLite it also skips SQLAlchemy's execution path (:func:`sqlite_execute`)."""
+    many = isinstance(params, list) and bool(params) and isinstance(params[0], tuple | list)
+    if conn.dialect.name == "sqlite":
+        return sqlite_execute(conn, sql, params, many=many)
+    return conn.exec_driver_sql(sql.replace("?", "%s"), params)
 
 
 def bulk_insert(conn: sa.Connection, table: sa.Table, rows: Sequence[tuple[object, ...]]) -> None:

@@ -179,14 +179,14 @@ class TrialStore:
         now = now_ms()
         _lock_study(conn, study_id)
         # Two index lookups (one query with a CASE read every trial of the study).
-        latest = run_sql(
+        (latest,) = run_sql(
             conn, "SELECT max(number) FROM aidot_trials WHERE study_id = ?", (study_id,)
-        ).scalar()
-        first_waiting = run_sql(
+        ).fetchone()
+        (first_waiting,) = run_sql(
             conn,
             "SELECT min(number) FROM aidot_trials WHERE study_id = ? AND state = 'WAITING'",
             (study_id,),
-        ).scalar()
+        ).fetchone()
         waiting = None
         if first_waiting is not None:
             waiting = conn.execute(
@@ -326,8 +326,9 @@ class TrialStore:
 
 
 _COLUMNS = {"values": "objective_values"}
+_TRIAL_COLUMNS = [c.name for c in trials.columns]
 _SELECT_FROM = (
-    f"SELECT {', '.join(c.name for c in trials.columns)} FROM aidot_trials "
+    f"SELECT {', '.join(_TRIAL_COLUMNS)} FROM aidot_trials "
     "WHERE study_id = ? AND number >= ? AND id <> ? ORDER BY number"
 )
 
@@ -335,7 +336,8 @@ _SELECT_FROM = (
 def _fetch(
     conn: sa.Connection, study_id: str, from_number: int, skip: str = ""
 ) -> list[FrozenTrial]:
-    return [_frozen(row) for row in run_sql(conn, _SELECT_FROM, (study_id, from_number, skip))]
+    rows = run_sql(conn, _SELECT_FROM, (study_id, from_number, skip))
+    return [_frozen(dict(zip(_TRIAL_COLUMNS, row, strict=True))) for row in rows]
 
 
 def _encode(key: str, value: Any) -> Any:
@@ -412,21 +414,23 @@ def _study(row: Any) -> StudyRecord:
     )
 
 
-def _frozen(row: Any) -> FrozenTrial:
-    distributions = {name: _from_dict(d) for name, d in json.loads(row.distributions).items()}
-    internal = json.loads(row.params)
+def _frozen(row: Mapping[str, Any]) -> FrozenTrial:
+    distributions = {name: _from_dict(d) for name, d in json.loads(row["distributions"]).items()}
+    internal = json.loads(row["params"])
     return FrozenTrial(
-        number=row.number,
-        state=TrialState(row.state),
-        values=None if row.objective_values is None else json.loads(row.objective_values),
+        number=row["number"],
+        state=TrialState(row["state"]),
+        values=None if row["objective_values"] is None else json.loads(row["objective_values"]),
         params={name: distributions[name].to_external_repr(v) for name, v in internal.items()},
         distributions=distributions,
-        intermediate_values={int(k): v for k, v in json.loads(row.intermediate).items()},
-        user_attrs=json.loads(row.user_attrs),
-        system_attrs=json.loads(row.system_attrs),
-        datetime_start=None if row.started_at is None else utc_datetime(row.started_at),
-        datetime_complete=None if row.completed_at is None else utc_datetime(row.completed_at),
-        trial_id=row.id,
-        run_id=row.run_id,
+        intermediate_values={int(k): v for k, v in json.loads(row["intermediate"]).items()},
+        user_attrs=json.loads(row["user_attrs"]),
+        system_attrs=json.loads(row["system_attrs"]),
+        datetime_start=None if row["started_at"] is None else utc_datetime(row["started_at"]),
+        datetime_complete=None
+        if row["completed_at"] is None
+        else utc_datetime(row["completed_at"]),
+        trial_id=row["id"],
+        run_id=row["run_id"],
         _internal=internal,
     )
