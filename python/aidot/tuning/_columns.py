@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from aidot.tuning._distributions import Distribution
+from aidot.tuning._distributions import CategoricalDistribution, Distribution, IntDistribution
 from aidot.tuning._frozen import FrozenTrial, StudyDirection, TrialState
 
 _COMPLETE, _PRUNED, _INFEASIBLE = 0.0, 1.0, 2.0
@@ -67,21 +67,31 @@ class TrialColumns:
         """[rows, 3]: group (COMPLETE feasible, PRUNED, infeasible), then the order within."""
         return self._keys[: self._count]
 
-    def matrix(self, rows: np.ndarray, space: dict[str, Distribution]) -> np.ndarray:
-        """The internal values of ``space``'s parameters at ``rows``, keeping only rows that
-        have every one of them with a distribution of the same kind."""
-        if not space:
-            return np.zeros((0, 0))
-        columns = []
-        keep = np.ones(len(rows), dtype=bool)
+    def usable(self, rows: np.ndarray, space: dict[str, Distribution]) -> np.ndarray:
+        """Which of ``rows`` have every parameter of ``space``, each with a distribution of
+        the same kind (a trial from another branch of a conditional space has not)."""
+        usable = np.ones(len(rows), dtype=bool)
         for name, distribution in space.items():
             column = self._params.get(name)
             if column is None:
-                return np.zeros((0, len(space)))
+                return np.zeros(len(rows), dtype=bool)
             values = column[rows]
-            keep &= ~np.isnan(values) & (self._kinds[name][rows] == _kind(distribution))
-            columns.append(values)
-        return np.stack(columns, axis=1)[keep]
+            usable &= self._kinds[name][rows] == _kind(distribution)
+            usable &= ~np.isnan(values)
+        return usable
+
+    def matrix(self, rows: np.ndarray, space: dict[str, Distribution]) -> np.ndarray:
+        """The internal values of ``space``'s parameters at ``rows``, one row each (rows
+        that are not :meth:`usable` hold NaN or values of another kind)."""
+        if not space:
+            return np.zeros((len(rows), 0))
+        return np.stack(
+            [
+                self._params[name][rows] if name in self._params else np.full(len(rows), np.nan)
+                for name in space
+            ],
+            axis=1,
+        )
 
     def _grow(self) -> None:
         self._capacity *= 2
@@ -115,8 +125,6 @@ def _extend(column: np.ndarray, capacity: int, fill: float) -> np.ndarray:
 
 
 def _kind(distribution: Distribution) -> int:
-    from aidot.tuning._distributions import CategoricalDistribution, IntDistribution
-
     if isinstance(distribution, CategoricalDistribution):
         return 2
     return 1 if isinstance(distribution, IntDistribution) else 0

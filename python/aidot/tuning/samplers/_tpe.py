@@ -145,14 +145,18 @@ class TPESampler(HyperparameterOptimizer):
         in trial-number order (the weights favour recent trials)."""
         gamma = self._gamma or default_gamma
         keys = columns.keys
-        order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
-        n_below = gamma(len(columns))
-        numbers = columns.numbers
-        below = order[:n_below]
-        above = order[n_below:]
-        below = below[np.argsort(numbers[below], kind="stable")]
-        above = above[np.argsort(numbers[above], kind="stable")]
-        return columns.matrix(below, space), columns.matrix(above, space)
+        if keys[:, 0].any():  # PRUNED or infeasible trials: rank by group first
+            order = np.lexsort((keys[:, 2], keys[:, 1], keys[:, 0]))
+        else:  # COMPLETE feasible trials only: the same order, by value alone
+            order = np.argsort(keys[:, 1], kind="stable")
+        good = np.zeros(len(columns), dtype=bool)
+        good[order[: gamma(len(columns))]] = True
+        by_number = np.argsort(columns.numbers, kind="stable")
+        keep = columns.usable(by_number, space)
+        below = by_number[good[by_number] & keep]
+        above = by_number[~good[by_number] & keep]
+        values = columns.matrix(np.concatenate([below, above]), space)
+        return values[: len(below)], values[len(below) :]
 
     def _observations(
         self, study: Study, trials: Sequence[FrozenTrial], space: dict[str, Distribution]
