@@ -34,6 +34,27 @@ fn log_mass_is_the_log_of_the_interval_probability() {
 }
 
 #[test]
+fn a_kernel_cut_on_one_side_keeps_its_mass_to_ten_digits() {
+    // Only the upper end cuts it (the lower one is 9 standard deviations away).
+    let cut = log_mass(-9.0, 0.5, 0.0, 1.0);
+    let exact = (ndtr(0.5) - ndtr(-9.0)).ln();
+    assert!((cut - exact).abs() < 1e-10, "{cut} vs {exact}");
+}
+
+#[test]
+fn densities_stay_finite_when_the_bandwidths_underflow_together() {
+    // Five ranges of 1e-80: the product of the bandwidths is below the smallest double.
+    let params = vec![float(0.0, 1e-80); 5];
+    let estimator = ParzenEstimator::fit(&[5e-81; 5], &[1.0], &params, 1.0).unwrap();
+    let density = estimator.log_pdf(&[5e-81; 5])[0];
+    // Each dimension's density is of order 1e80: about 5 * ln(1e80) = 921 in all.
+    assert!(
+        density.is_finite() && (density - 921.0).abs() < 10.0,
+        "{density}"
+    );
+}
+
+#[test]
 fn bandwidths_follow_the_neighbour_gaps_within_the_clip() {
     let sigmas = bandwidths(&[0.5, 0.1, 0.9], 0.0, 1.0);
     // Outermost kernels take their inner gap; the middle one the larger of its two.
