@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -10,8 +11,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from aidot.errors import InvalidArgumentError, SchemaVersionError
+from aidot.errors import (
+    AlreadyExistsError,
+    InvalidArgumentError,
+    SchemaVersionError,
+    StorageError,
+    StoreUnavailableError,
+)
 from aidot.store import HEAD, REVISIONS, MetadataStore, normalize_uri
+from aidot.store._metadata_store import run_sql
 from tests.helpers import stamp_newer_schema
 
 
@@ -104,6 +112,40 @@ def test_sqlite_uses_wal_and_a_busy_timeout(tmp_path: Path) -> None:
     with store.read() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+    store.close()
+
+
+def test_driver_errors_become_aidot_errors_and_roll_back(db_uri: str) -> None:
+    store = MetadataStore(db_uri)
+    insert = "INSERT INTO aidot_workspace (key, value) VALUES (?, ?)"
+    with store.write() as conn:
+        run_sql(conn, insert, ("probe", "kept"))
+    with pytest.raises(AlreadyExistsError, match="cannot write"), store.write() as conn:
+        run_sql(conn, insert, [("other", "rolled back"), ("probe", "twice")])
+    with pytest.raises(StorageError, match=r"no such|does not exist"), store.write() as conn:
+        run_sql(conn, "SELECT missing_column FROM aidot_missing_table")
+    info = store.info()
+    assert info["probe"] == "kept"
+    assert "other" not in info  # the failed transaction left nothing behind
+    store.close()
+
+
+def test_a_writer_locked_out_past_the_busy_timeout_is_told_to_retry(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    store = MetadataStore(f"sqlite:///{path}")
+    with store.read() as conn:  # the pool hands this connection out again below
+        conn.exec_driver_sql("PRAGMA busy_timeout=50")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with pytest.raises(StoreUnavailableError, match="database is locked"), store.write():
+            pass
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with store.write() as conn:  # and once it lets go, writing works again
+        run_sql(conn, "INSERT INTO aidot_workspace (key, value) VALUES (?, ?)", ("a", "b"))
+    assert store.info()["a"] == "b"
     store.close()
 
 
