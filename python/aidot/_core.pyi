@@ -12,6 +12,7 @@ __all__ = [
     "Server",
     "__version__",
     "_raise_core_error",
+    "gp_maximize",
     "hash_bytes",
     "hash_files",
     "scan_tree",
@@ -70,6 +71,15 @@ def scan_tree(
     root: str,
 ) -> tuple[list[str], list[int], list[int], list[int], list[int], str]: ...
 def hash_files(paths: list[str]) -> list[str]: ...
+def gp_maximize(
+    x: bytes,
+    categorical: list[bool],
+    objective: tuple[tuple[bytes, bytes, bytes, float], float] | None,
+    constraints: list[tuple[bytes, bytes, bytes, float]],
+    starts: bytes,
+    free: list[bool],
+    scales: list[float],
+) -> tuple[list[float], list[float]]: ...
 def tpe_choose(
     below: bytes,
     below_weights: bytes,

@@ -6,7 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from aidot.errors import InvalidArgumentError
 from aidot.tuning.samplers._gp import GaussianProcess, log_ei
+from aidot.tuning.samplers._gp_sampler import _acquisition
+from aidot.tuning.samplers._gp_search import local_maxima
 
 
 @pytest.fixture
@@ -75,3 +78,48 @@ def test_a_deterministic_model_interpolates_its_data() -> None:
     mean, var, _, _ = model.posterior(x)
     np.testing.assert_allclose(mean, y, atol=1e-3)
     assert np.all(var < 1e-3)
+
+
+def test_the_rust_local_search_climbs_the_numpy_acquisition() -> None:
+    # Two numbers and a category, an objective and a constraint: every part of the posterior.
+    rng = np.random.default_rng(3)
+    x = rng.random((12, 3))
+    x[:, 2] = rng.integers(3, size=12)
+    categorical = np.array([False, False, True])
+    y = np.sin(5 * x[:, 0]) - x[:, 1] + 0.3 * x[:, 2]
+    objective = GaussianProcess(x, (y - y.mean()) / y.std(), categorical)
+    constraint = GaussianProcess(x, x[:, 0] - 0.6, categorical)
+    best = float(objective.y.max())
+    acquisition = _acquisition(objective, best, [constraint])
+    starts = rng.random((6, 3))
+    starts[:, 2] = rng.integers(3, size=6)
+    points, values = local_maxima(
+        objective,
+        best,
+        [constraint],
+        starts,
+        free=~categorical,
+        scales=np.array([0.3, 0.3]),
+    )
+    # The Rust posterior is the NumPy one: the same acquisition at the points it found.
+    np.testing.assert_allclose(values, acquisition(points, False)[0], rtol=1e-9, atol=1e-9)
+    assert np.all(values >= acquisition(starts, False)[0] - 1e-12)
+    np.testing.assert_array_equal(points[:, 2], starts[:, 2])  # categories stay
+    assert np.all((points[:, :2] >= 0.0) & (points[:, :2] <= 1.0))
+    # A maximum in the box (KKT): the NumPy gradient vanishes along interior coordinates
+    # and points out of the box at a bound.
+    _, grad = acquisition(points, True)
+    assert grad is not None
+    free_points, free_grad = points[:, :2], grad[:, :2]
+    interior = (free_points > 1e-6) & (free_points < 1 - 1e-6)
+    assert np.abs(free_grad[interior]).max(initial=0.0) < 1e-2
+    assert np.all(free_grad[free_points <= 1e-6] <= 1e-2)
+    assert np.all(free_grad[free_points >= 1 - 1e-6] >= -1e-2)
+
+
+def test_the_rust_local_search_refuses_mismatched_arrays() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.random((6, 2))
+    model = GaussianProcess(x, x[:, 0] - x[:, 1], np.zeros(2, dtype=bool))
+    with pytest.raises(InvalidArgumentError, match="free flags"):
+        local_maxima(model, 0.0, [], rng.random((2, 2)), free=np.ones(3, bool), scales=np.ones(3))

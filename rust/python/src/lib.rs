@@ -37,5 +37,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tree::scan_tree, m)?)?;
     m.add_function(wrap_pyfunction!(tree::hash_files, m)?)?;
     m.add_function(wrap_pyfunction!(tuning::tpe_choose, m)?)?;
+    m.add_function(wrap_pyfunction!(tuning::gp_maximize, m)?)?;
     Ok(())
 }

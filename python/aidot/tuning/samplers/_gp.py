@@ -194,6 +194,12 @@ class GaussianProcess:
 
     # --- prediction -----------------------------------------------------------------------
 
+    def posterior_parts(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """What the posterior is computed from besides the inputs: ``alpha = C^-1 y``,
+        ``C^-1``, the inverse squared length scales and the kernel scale."""
+        p = self.params
+        return self._alpha, self._inverse, p.inverse_squared_lengthscales, p.kernel_scale
+
     def posterior(
         self, points: np.ndarray, gradient: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
