@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from aidot import _core
+from aidot.tuning.samplers._arrays import float64_bytes
 from aidot.tuning.samplers._gp import GaussianProcess
 
 
@@ -35,11 +36,11 @@ def local_maxima(
         return np.array(starts, dtype=float), np.zeros(len(starts))
     inputs = objective if objective is not None else constraints[0]
     points, values = _core.gp_maximize(
-        _float64_bytes(inputs.x),
+        float64_bytes(inputs.x),
         [bool(c) for c in inputs.categorical],
         improving,
         [_model(m) for m in constraints],
-        _float64_bytes(starts),
+        float64_bytes(starts),
         [bool(f) for f in free],
         [float(s) for s in scales],
     )
@@ -48,8 +49,4 @@ def local_maxima(
 
 def _model(model: GaussianProcess) -> tuple[bytes, bytes, bytes, float]:
     alpha, inverse, lam, scale = model.posterior_parts()
-    return _float64_bytes(alpha), _float64_bytes(inverse), _float64_bytes(lam), scale
-
-
-def _float64_bytes(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype=np.float64).tobytes()
+    return float64_bytes(alpha), float64_bytes(inverse), float64_bytes(lam), scale

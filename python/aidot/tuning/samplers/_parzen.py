@@ -17,6 +17,7 @@ import numpy as np
 
 from aidot import _core
 from aidot.tuning._distributions import CategoricalDistribution, Distribution
+from aidot.tuning.samplers._arrays import float64_bytes
 
 
 def default_gamma(n: int) -> int:
@@ -49,19 +50,15 @@ def choose(
     ``n_candidates`` points from the good one, and returns the internal values of the point
     where good is most likely relative to rest."""
     return _core.tpe_choose(
-        _float64_bytes(below),
-        _float64_bytes(below_weights),
-        _float64_bytes(above),
-        _float64_bytes(above_weights),
+        float64_bytes(below),
+        float64_bytes(below_weights),
+        float64_bytes(above),
+        float64_bytes(above_weights),
         [_param(d) for d in space.values()],
         float(prior_weight),
         n_candidates,
         seed,
     )
-
-
-def _float64_bytes(values: np.ndarray) -> bytes:
-    return np.ascontiguousarray(values, dtype=np.float64).tobytes()
 
 
 def _param(distribution: Distribution) -> int | tuple[float, float, float | None, bool]:
