@@ -2,10 +2,10 @@
 //! log expected improvement (and the log probability that constraints hold) with gradients, and
 //! box-constrained BFGS from each starting point.
 //!
-//! Fitting the GP stays in Python (scipy and LAPACK do a 100x100 Cholesky well); what moved here
-//! is the part made of thousands of tiny evaluations, one point against a hundred trials, where
-//! NumPy spent its time in call overhead: about 15 ms per trial at 100 trials, against well
-//! under one here.
+//! Fitting the GP stays in Python: LAPACK factors the 100x100 kernel matrix faster than plain Rust
+//! loops (a fitting-loss evaluation measured 0.49 ms with NumPy and LAPACK, 0.56 ms ported).
+//! What moved here is the search, thousands of evaluations of one point against every trial,
+//! where NumPy spent its time in call overhead: 15 ms per trial at 100 trials, 2 ms here.
 
 use crate::{Error, Result};
 
@@ -146,8 +146,25 @@ impl Posterior {
     }
 }
 
+/// The dot product, in four interleaved sums: one running sum is a chain of dependent additions
+/// that the compiler may not reorder, so it neither pipelines nor vectorizes.
 fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut sums = [0.0; 4];
+    let (a4, b4) = (a.chunks_exact(4), b.chunks_exact(4));
+    let tail: f64 = a4
+        .remainder()
+        .iter()
+        .zip(b4.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in a4.zip(b4) {
+        for k in 0..4 {
+            sums[k] += x[k] * y[k];
+        }
+    }
+    (sums[0] + sums[1]) + (sums[2] + sums[3]) + tail
 }
 
 /// Matern 5/2 as a function of the squared distance, and its derivative in it.
