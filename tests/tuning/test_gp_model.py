@@ -69,6 +69,22 @@ def test_the_fitting_loss_gradient_matches_finite_differences(model: GaussianPro
         )
 
 
+def test_the_fitting_loss_is_the_negative_log_posterior(model: GaussianProcess) -> None:
+    # Straight from the definitions, with NumPy's dense algebra: -log N(y; 0, C) - log prior.
+    raw = model.params.raw() + 0.1
+    p = model._params(raw)
+    lam, scale, noise = p.inverse_squared_lengthscales, p.kernel_scale, p.noise_var
+    diff = model.x[:, None, :] - model.x[None, :, :]
+    r = np.sqrt(5.0 * (diff * diff * lam).sum(axis=2))
+    cov = scale * np.exp(-r) * (1.0 + r + r * r / 3.0) + noise * np.eye(len(model.y))
+    _, log_det = np.linalg.slogdet(cov)
+    log_likelihood = -0.5 * model.y @ np.linalg.solve(cov, model.y) - 0.5 * log_det
+    log_prior = -(0.1 / lam + 0.1 * lam).sum() + np.log(scale) - scale
+    log_prior += 0.1 * np.log(noise) - 30.0 * noise
+    loss, _ = model._loss(raw)
+    assert loss == pytest.approx(-(log_likelihood + log_prior), rel=1e-9)
+
+
 def test_a_deterministic_model_interpolates_its_data() -> None:
     rng = np.random.default_rng(3)
     x = rng.random((20, 2))
