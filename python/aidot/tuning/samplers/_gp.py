@@ -123,6 +123,10 @@ class GaussianProcess:
         # The same as [n * n, dims], for matrix-vector products.
         self._sq_flat = self._sq.reshape(-1, x.shape[1])
         self._deterministic = deterministic
+        # The last loss evaluation's raw parameters, C^-1 y and C^-1: the fit usually ends on
+        # that point, and the posterior needs exactly those (one Cholesky and inverse saved).
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._fitted_raw: np.ndarray | None = None
         self.params = self._fit(initial or KernelParams.default(x.shape[1]))
         self._cache()
 
@@ -140,6 +144,7 @@ class GaussianProcess:
                 continue
             if np.all(np.isfinite(result.x)):
                 best = self._params(result.x)
+                self._fitted_raw = result.x
                 break
         return best or KernelParams.default(dims)
 
@@ -163,7 +168,9 @@ class GaussianProcess:
         alpha = _solve(chol, self.y)
         log_det = 2.0 * np.log(np.diag(chol)).sum()
         log_likelihood = -0.5 * self.y @ alpha - 0.5 * log_det
-        w = np.outer(alpha, alpha) - _inverse(chol)  # d loglik / dC = 0.5 * w
+        inverse = _inverse(chol)
+        self._last = (raw.copy(), alpha, inverse)
+        w = np.outer(alpha, alpha) - inverse  # d loglik / dC = 0.5 * w
         grad = np.empty(dims + 2)
         g = w * (scale * dmatern)
         grad[:dims] = 0.5 * (g.ravel() @ self._sq_flat) * lam
@@ -181,13 +188,18 @@ class GaussianProcess:
 
     def _cache(self) -> None:
         p = self.params
-        n = len(self.y)
-        matern, _ = _matern((self._sq_flat @ p.inverse_squared_lengthscales).reshape(n, n))
-        cov = p.kernel_scale * matern
-        cov.flat[:: n + 1] += p.noise_var
-        chol = _cholesky(cov)
-        self._alpha = _solve(chol, self.y)
-        self._inverse = _inverse(chol)
+        last, fitted = self._last, self._fitted_raw
+        if last is not None and fitted is not None and np.array_equal(last[0], fitted):
+            _, self._alpha, self._inverse = last
+        else:
+            n = len(self.y)
+            matern, _ = _matern((self._sq_flat @ p.inverse_squared_lengthscales).reshape(n, n))
+            cov = p.kernel_scale * matern
+            cov.flat[:: n + 1] += p.noise_var
+            chol = _cholesky(cov)
+            self._alpha = _solve(chol, self.y)
+            self._inverse = _inverse(chol)
+        self._last = None
         lam = p.inverse_squared_lengthscales
         self._lam_cont = np.where(self.categorical, 0.0, lam)
         self._x_norms = (self.x * self.x) @ self._lam_cont

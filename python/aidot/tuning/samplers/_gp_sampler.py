@@ -37,9 +37,9 @@ class GPSampler(HyperparameterOptimizer):
     ``n_startup_trials`` random trials, fits a GP (Matern 5/2, one length scale per
     parameter) to the finished trials and picks the point of highest log expected
     improvement, found by scoring ``n_preliminary_samples`` quasi-random points and refining
-    the best ``n_local_search`` of them with box-constrained BFGS. Sample-efficient where trials are expensive
-    and the space is small (up to a few dozen parameters and a few hundred trials: each trial
-    costs O(n^3) in the number of trials).
+    the best ``n_local_search`` of them with box-constrained BFGS. Sample-efficient where
+    trials are expensive and the space is small (up to a few dozen parameters and a few
+    hundred trials: each trial costs O(n^3) in the number of trials).
 
     With ``constraints_func``, each constraint gets its own GP and the improvement is
     weighted by the probability that every constraint holds. Several objectives are
