@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from aidot.errors import InvalidArgumentError
+from aidot.tuning.samplers import _warm_bfgs as warm_bfgs
 from aidot.tuning.samplers._gp import GaussianProcess, log_ei
 from aidot.tuning.samplers._gp_sampler import _acquisition
 from aidot.tuning.samplers._gp_search import local_maxima
@@ -139,3 +140,45 @@ def test_the_rust_local_search_refuses_mismatched_arrays() -> None:
     model = GaussianProcess(x, x[:, 0] - x[:, 1], np.zeros(2, dtype=bool))
     with pytest.raises(InvalidArgumentError, match="free flags"):
         local_maxima(model, 0.0, [], rng.random((2, 2)), free=np.ones(3, bool), scales=np.ones(3))
+
+
+def test_warm_bfgs_converges_and_a_known_curvature_makes_it_quick() -> None:
+    a = np.array([[3.0, 0.5], [0.5, 1.0]])
+    target = np.array([0.3, -2.0])
+
+    def quadratic(x: np.ndarray) -> tuple[float, np.ndarray]:
+        d = x - target
+        return float(0.5 * d @ a @ d), a @ d
+
+    cold = warm_bfgs.minimize(quadratic, np.zeros(2), np.eye(2), gtol=1e-8)
+    warm = warm_bfgs.minimize(quadratic, np.zeros(2), np.linalg.inv(a), gtol=1e-8)
+    for result in (cold, warm):
+        assert result.converged
+        np.testing.assert_allclose(result.x, target, atol=1e-6)
+    assert warm.evaluations == 2  # one Newton step lands on the minimum
+    assert cold.evaluations > warm.evaluations
+
+
+def test_warm_bfgs_reports_a_search_that_cannot_move() -> None:
+    def cliff(x: np.ndarray) -> tuple[float, np.ndarray]:
+        if np.any(x != 0.0):
+            return float("inf"), np.zeros_like(x)
+        return 1.0, np.ones_like(x)
+
+    result = warm_bfgs.minimize(cliff, np.zeros(3), np.eye(3))
+    assert not result.converged
+    np.testing.assert_array_equal(result.x, np.zeros(3))
+
+
+def test_a_warm_refit_is_as_good_as_a_cold_one() -> None:
+    rng = np.random.default_rng(5)
+    x = rng.random((30, 4))
+    y = np.sin(4 * x[:, 0]) + x[:, 1] * x[:, 2] - x[:, 3]
+    y = (y - y.mean()) / y.std()
+    first = GaussianProcess(x[:29], y[:29], np.zeros(4, dtype=bool))
+    assert first.params.curvature is not None  # the cold fit hands its curvature on
+    warm = GaussianProcess(x, y, np.zeros(4, dtype=bool), first.params)
+    cold = GaussianProcess(x, y, np.zeros(4, dtype=bool))
+    warm_loss = warm._loss(warm.params.raw())[0]
+    cold_loss = cold._loss(cold.params.raw())[0]
+    assert warm_loss <= cold_loss + 1e-3 * abs(cold_loss)

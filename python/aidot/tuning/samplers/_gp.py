@@ -3,8 +3,9 @@
 The model follows what Optuna's GPSampler settled on: a Matern 5/2 kernel with one length
 scale per parameter (automatic relevance determination), the Hamming distance for
 categorical parameters, a kernel scale and a noise variance, all fitted by maximizing the
-marginal likelihood plus weak priors with L-BFGS-B on analytic gradients. Inputs live in the
-unit cube; outputs are standardized and maximized.
+marginal likelihood plus weak priors on analytic gradients: scipy's L-BFGS-B for a first fit,
+then BFGS carrying the previous fit's curvature over as each trial adds an observation. Inputs
+live in the unit cube; outputs are standardized and maximized.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 from scipy.linalg import lapack
 from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr, ndtr
+
+from aidot.tuning.samplers import _warm_bfgs as warm_bfgs
 
 MINIMUM_NOISE = 1e-6
 _SQRT5 = math.sqrt(5.0)
@@ -87,6 +90,9 @@ class KernelParams:
     inverse_squared_lengthscales: np.ndarray
     kernel_scale: float
     noise_var: float
+    curvature: np.ndarray | None = None
+    """The fit's inverse Hessian estimate in :meth:`raw` coordinates: the next fit, one
+    observation later, starts from it (see :mod:`._warm_bfgs`)."""
 
     def raw(self) -> np.ndarray:
         return np.concatenate(
@@ -134,7 +140,14 @@ class GaussianProcess:
 
     def _fit(self, initial: KernelParams) -> KernelParams:
         dims = self.x.shape[1]
-        best: KernelParams | None = None
+        if initial.curvature is not None:
+            try:
+                warm = warm_bfgs.minimize(self._loss, initial.raw(), initial.curvature)
+            except np.linalg.LinAlgError:
+                warm = None
+            if warm is not None and warm.converged and np.all(np.isfinite(warm.x)):
+                self._fitted_raw = warm.x
+                return self._params(warm.x, warm.inverse_hessian)
         for start in (initial, KernelParams.default(dims)):
             try:
                 result = minimize(
@@ -143,16 +156,15 @@ class GaussianProcess:
             except np.linalg.LinAlgError:
                 continue
             if np.all(np.isfinite(result.x)):
-                best = self._params(result.x)
                 self._fitted_raw = result.x
-                break
-        return best or KernelParams.default(dims)
+                return self._params(result.x, np.asarray(result.hess_inv.todense()))
+        return KernelParams.default(dims)
 
-    def _params(self, raw: np.ndarray) -> KernelParams:
+    def _params(self, raw: np.ndarray, curvature: np.ndarray | None = None) -> KernelParams:
         dims = self.x.shape[1]
         raw = np.clip(raw, -50.0, 50.0)
         noise = MINIMUM_NOISE if self._deterministic else MINIMUM_NOISE + math.exp(raw[dims + 1])
-        return KernelParams(np.exp(raw[:dims]), math.exp(raw[dims]), noise)
+        return KernelParams(np.exp(raw[:dims]), math.exp(raw[dims]), noise, curvature)
 
     def _loss(self, raw: np.ndarray) -> tuple[float, np.ndarray]:
         """Negative log marginal likelihood minus log prior, and its gradient in ``raw``."""
