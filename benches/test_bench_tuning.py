@@ -116,25 +116,44 @@ def test_tpe_cpu_per_trial_at_trial_1000(bench_dir: Path) -> None:
     )
 
 
+GP_CPU_SEEDS = [0, 1, 2]
+"""A GP trial's cost swings with how many steps its kernel fit takes (15 to 40 loss
+evaluations), so ten trials of one study vary by a quarter from run to run: each side's
+median over three studies (seeds) is compared."""
+
+
 @pytest.mark.parametrize("function", ["branin-2d", "hartmann-6d"])
 def test_gp_cpu_per_trial_at_100_trials(bench_dir: Path, function: str) -> None:
-    theirs = optuna("cpu", sampler="gp", function=function, trials=TRIALS, last=10, seed=0)
-    with Workspace(bench_dir / "ws") as ws:
-        ours = cpu_per_trial(
-            ws.create_study("gp-cpu", sampler=GPSampler(seed=0)),
-            function,
-            TRIALS,
-            10,
-            ws.tracker.flush,
-        )
+    theirs = [
+        optuna("cpu", sampler="gp", function=function, trials=TRIALS, last=10, seed=seed)
+        for seed in GP_CPU_SEEDS
+    ]
+    ours = []
+    for seed in GP_CPU_SEEDS:
+        with Workspace(bench_dir / f"ws-{seed}") as ws:
+            ours.append(
+                cpu_per_trial(
+                    ws.create_study("gp-cpu", sampler=GPSampler(seed=seed)),
+                    function,
+                    TRIALS,
+                    10,
+                    ws.tracker.flush,
+                )
+            )
+    their_times = [float(t["cpu_per_trial"]) for t in theirs]  # type: ignore[arg-type]
     record(
         Comparison(
             f"GP CPU per trial at trials 90-100, {function}",
-            ours,
-            f"Optuna {theirs['version']} GPSampler",
-            float(theirs["cpu_per_trial"]),  # type: ignore[arg-type]
+            statistics.median(ours),
+            f"Optuna {theirs[0]['version']} GPSampler",
+            statistics.median(their_times),
             "<= 1/5 of Optuna's (>= 5x)",
+            note="(each side's median of 3 studies, seeds 0-2)",
         )
+    )
+    print(
+        f"\nGP {function}: aidot {[round(t * 1e3, 1) for t in ours]} ms, "
+        f"Optuna {[round(t * 1e3, 1) for t in their_times]} ms"
     )
 
 
