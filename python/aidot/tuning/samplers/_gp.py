@@ -171,20 +171,13 @@ class GaussianProcess:
         dims = self.x.shape[1]
         p = self._params(raw)
         lam, scale, noise = p.inverse_squared_lengthscales, p.kernel_scale, p.noise_var
-        n = len(self.y)
-        matern, dmatern = _matern((self._sq_flat @ lam).reshape(n, n))
-        kernel = scale * matern
-        cov = kernel.copy()
-        cov.flat[:: n + 1] += noise
-        chol = _cholesky(cov)
-        alpha = _solve(chol, self.y)
+        kernel, dkernel, chol, alpha, inverse = self._factor(p)
+        self._last = (raw.copy(), alpha, inverse)
         log_det = 2.0 * np.log(np.diag(chol)).sum()
         log_likelihood = -0.5 * self.y @ alpha - 0.5 * log_det
-        inverse = _inverse(chol)
-        self._last = (raw.copy(), alpha, inverse)
         w = np.outer(alpha, alpha) - inverse  # d loglik / dC = 0.5 * w
         grad = np.empty(dims + 2)
-        g = w * (scale * dmatern)
+        g = w * dkernel
         grad[:dims] = 0.5 * (g.ravel() @ self._sq_flat) * lam
         grad[dims] = 0.5 * (w * kernel).sum()
         rho = noise - MINIMUM_NOISE
@@ -198,19 +191,26 @@ class GaussianProcess:
         prior_grad[dims + 1] = 0.0 if self._deterministic else (0.1 / noise - 30.0) * rho
         return float(-(log_likelihood + log_prior)), -(grad + prior_grad)
 
+    def _factor(
+        self, p: KernelParams
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """At ``p``: the kernel matrix K and its derivative in the squared distance, the
+        Cholesky factor of C = K + noise * I, ``alpha = C^-1 y`` and ``C^-1``."""
+        n = len(self.y)
+        matern, dmatern = _matern((self._sq_flat @ p.inverse_squared_lengthscales).reshape(n, n))
+        kernel = p.kernel_scale * matern
+        cov = kernel.copy()
+        cov.flat[:: n + 1] += p.noise_var
+        chol = _cholesky(cov)
+        return kernel, p.kernel_scale * dmatern, chol, _solve(chol, self.y), _inverse(chol)
+
     def _cache(self) -> None:
         p = self.params
         last, fitted = self._last, self._fitted_raw
         if last is not None and fitted is not None and np.array_equal(last[0], fitted):
             _, self._alpha, self._inverse = last
         else:
-            n = len(self.y)
-            matern, _ = _matern((self._sq_flat @ p.inverse_squared_lengthscales).reshape(n, n))
-            cov = p.kernel_scale * matern
-            cov.flat[:: n + 1] += p.noise_var
-            chol = _cholesky(cov)
-            self._alpha = _solve(chol, self.y)
-            self._inverse = _inverse(chol)
+            _, _, _, self._alpha, self._inverse = self._factor(p)
         self._last = None
         lam = p.inverse_squared_lengthscales
         self._lam_cont = np.where(self.categorical, 0.0, lam)
