@@ -178,23 +178,19 @@ class TrialStore:
 
         now = now_ms()
         _lock_study(conn, study_id)
-        # Two index lookups (one query with a CASE read every trial of the study).
-        (latest,) = run_sql(
-            conn, "SELECT max(number) FROM aidot_trials WHERE study_id = ?", (study_id,)
-        ).fetchone()
+        # Index lookups: the oldest enqueued trial, else the next number (one query with a
+        # CASE read every trial of the study).
         (first_waiting,) = run_sql(
             conn,
             "SELECT min(number) FROM aidot_trials WHERE study_id = ? AND state = 'WAITING'",
             (study_id,),
         ).fetchone()
-        waiting = None
         if first_waiting is not None:
             waiting = conn.execute(
                 sa.select(
                     trials.c.id, trials.c.number, trials.c.fixed_params, trials.c.user_attrs
                 ).where(trials.c.study_id == study_id, trials.c.number == first_waiting)
             ).one()
-        if waiting is not None:
             run = run_row(waiting.number)
             conn.execute(runs.insert(), [run])
             conn.execute(
@@ -211,7 +207,7 @@ class TrialStore:
                 json.loads(waiting.user_attrs),
                 None,
             )
-        number = 0 if latest is None else int(latest) + 1
+        number = _next_number(conn, study_id)
         claim = None
         if reserve is not None:
             taken = conn.execute(
@@ -365,11 +361,9 @@ def _lock_study(conn: sa.Connection, study_id: str) -> None:
 
 
 def _next_number(conn: sa.Connection, study_id: str) -> int:
-    import sqlalchemy as sa
-
-    latest = conn.execute(
-        sa.select(sa.func.max(trials.c.number)).where(trials.c.study_id == study_id)
-    ).scalar()
+    (latest,) = run_sql(
+        conn, "SELECT max(number) FROM aidot_trials WHERE study_id = ?", (study_id,)
+    ).fetchone()
     return 0 if latest is None else int(latest) + 1
 
 
