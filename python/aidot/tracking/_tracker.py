@@ -31,6 +31,7 @@ from aidot.tracking._liveness import (
     end_runs_on_sigterm,
 )
 from aidot.tracking._run import Run, RunStatus
+from aidot.tracking._run_rows import load_runs, runs_frame
 from aidot.tracking._validation import check_key
 from aidot.tracking._writer import DEFAULT_INTERVAL_S, MetricWriter
 
@@ -245,23 +246,11 @@ class ExperimentTracker:
 
     def get_run(self, run_id: str) -> RunInfo:
         """Everything recorded about a run, with its metrics' latest values."""
-        import sqlalchemy as sa
-
         with self._store.read() as conn:
-            row = conn.execute(sa.select(runs).where(runs.c.id == run_id)).first()
-            if row is None:
-                raise _no_run(run_id)
-            run_params = _ops.stored_key_values(conn, params, run_id)
-            run_tags = _ops.stored_key_values(conn, tags, run_id)
-            metric_rows = conn.execute(
-                sa.select(metric_series.c.key, metric_series.c.last_value).where(
-                    metric_series.c.run_id == run_id
-                )
-            )
-            metrics = {
-                key: float("nan") if value is None else float(value) for key, value in metric_rows
-            }
-        return self._info(row, params=run_params, tags=run_tags, metrics=metrics)
+            rows, fields = load_runs(conn, [run_id])
+        if run_id not in rows:
+            raise _no_run(run_id)
+        return self._info(rows[run_id], **fields[run_id])
 
     def search_runs(
         self,
@@ -283,7 +272,6 @@ class ExperimentTracker:
         Deleted runs (:meth:`delete_run`) are left out unless ``include_deleted``. A filter
         that does not parse raises :class:`~aidot.errors.InvalidFilterError`.
         """
-        import sqlalchemy as sa
 
         from aidot.tracking._search import build_query, parse_filter, parse_order_by
 
@@ -309,22 +297,8 @@ class ExperimentTracker:
             )
             if not ids:
                 return []
-            rows = {r.id: r for r in conn.execute(sa.select(runs).where(runs.c.id.in_(ids)))}
-            by_run: dict[str, dict[str, dict[str, Any]]] = {
-                run_id: {"params": {}, "tags": {}, "metrics": {}} for run_id in ids
-            }
-            for table, field_name in ((params, "params"), (tags, "tags")):
-                query = sa.select(table.c.run_id, table.c.key, table.c.value).where(
-                    table.c.run_id.in_(ids)
-                )
-                for run_id, key, value in conn.execute(query):
-                    by_run[run_id][field_name][key] = value
-            metric_query = sa.select(
-                metric_series.c.run_id, metric_series.c.key, metric_series.c.last_value
-            ).where(metric_series.c.run_id.in_(ids))
-            for run_id, key, value in conn.execute(metric_query):
-                by_run[run_id]["metrics"][key] = float("nan") if value is None else float(value)
-        return [self._info(rows[run_id], **by_run[run_id]) for run_id in ids]
+            rows, fields = load_runs(conn, ids)
+        return [self._info(rows[run_id], **fields[run_id]) for run_id in ids]
 
     def search_runs_df(
         self,
@@ -335,30 +309,7 @@ class ExperimentTracker:
     ) -> Any:
         """:meth:`search_runs` as a pandas DataFrame with ``params.*``, ``metrics.*`` and
         ``tags.*`` columns, as MLflow's ``search_runs`` returns (needs pandas)."""
-        try:
-            import pandas as pd
-        except ImportError:
-            raise InvalidArgumentError(
-                "search_runs_df needs pandas: pip install pandas (or use search_runs)"
-            ) from None
-        records = []
-        for info in self.search_runs(experiments, filter, order_by, max_results):
-            record: dict[str, Any] = {
-                "run_id": info.id,
-                "experiment_id": info.experiment_id,
-                "run_name": info.name,
-                "status": info.status.value,
-                "start_time": pd.to_datetime(info.start_time, unit="ms", utc=True),
-                "end_time": pd.to_datetime(info.end_time, unit="ms", utc=True)
-                if info.end_time
-                else None,
-                "parent_id": info.parent_id,
-            }
-            record.update({f"metrics.{k}": v for k, v in info.metrics.items()})
-            record.update({f"params.{k}": v for k, v in info.params.items()})
-            record.update({f"tags.{k}": v for k, v in info.tags.items()})
-            records.append(record)
-        return pd.DataFrame.from_records(records)
+        return runs_frame(self.search_runs(experiments, filter, order_by, max_results))
 
     def get_metric_history(
         self, run_id: str, key: str, max_points: int | None = None
