@@ -631,6 +631,61 @@ fn export_many_refuses_a_damaged_chunk_and_leaves_no_file() {
 }
 
 #[test]
+fn export_many_refuses_a_truncated_chunk_and_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let digest = store.put_bytes(&noise(100_000, 13)).unwrap().digest;
+    let victim = walk(&dir.path().join("blobs/chunks"))
+        .into_iter()
+        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .unwrap();
+    let bytes = fs::read(&victim).unwrap();
+    fs::remove_file(&victim).unwrap();
+    fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
+    let dest = dir.path().join("out.bin");
+    let result = store.export_many(&[(digest, dest.clone(), None)], false, &Progress::default());
+    match result {
+        Err(Error::Corrupt { detail, .. }) => assert!(detail.contains("shorter"), "{detail}"),
+        other => panic!("expected a corrupt blob, got {other:?}"),
+    }
+    assert!(!dest.exists());
+}
+
+#[test]
+fn export_many_reads_packs_rewritten_by_another_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let (paths, digests) = put_small_files(&store, dir.path(), 100);
+    // Another handle (think: another process) indexed the pack before this one rewrote it.
+    let other = BlobStore::with_chunking(store.root(), small_chunking()).unwrap();
+    assert!(other.has(&digests[1]));
+    assert!(store.delete(&digests[0]).unwrap());
+    let out = dir.path().join("out");
+    let items: Vec<_> = digests[1..]
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (*d, out.join(i.to_string()), None))
+        .collect();
+    other
+        .export_many(&items, false, &Progress::default())
+        .unwrap();
+    for (i, path) in paths[1..].iter().enumerate() {
+        assert_eq!(
+            fs::read(out.join(i.to_string())).unwrap(),
+            fs::read(path).unwrap()
+        );
+    }
+    // The blob that is gone is reported as such, not as damage.
+    let gone = other.export_many(
+        &[(digests[0], out.join("gone"), None)],
+        false,
+        &Progress::default(),
+    );
+    assert!(matches!(gone, Err(Error::BlobNotFound { .. })), "{gone:?}");
+    assert!(!out.join("gone").exists());
+}
+
+#[test]
 fn push_and_pull_through_a_folder_remote_move_only_what_is_missing() {
     use aidot_core::blobs::Remote;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::digest::Digest;
 use super::layout::Kind;
 use super::manifest::Manifest;
-use super::pack::{pack_path, read_entry, PackEntry};
+use super::pack::{pack_path, read_entry, OpenPacks, PackEntry};
 use super::BlobStore;
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -158,6 +158,7 @@ impl BlobStore {
         for parent in parents {
             fs::create_dir_all(parent).at("create", parent)?;
         }
+        let packs = OpenPacks::new(self.layout.packs_dir());
         super::put::io_pool().install(|| {
             items
                 .par_iter()
@@ -166,15 +167,16 @@ impl BlobStore {
                         return Err(Error::Cancelled);
                     }
                     let mode = mode.unwrap_or(0o644);
-                    let method = if fs::symlink_metadata(dest).is_err() {
-                        self.export_new(digest, dest, link, mode)?
-                    } else {
-                        let method = self.export(digest, dest, link)?;
-                        if method != ExportMethod::Hardlink {
-                            set_mode(dest, mode)?;
-                        }
-                        method
-                    };
+                    let method =
+                        if let Some(method) = self.export_new(digest, dest, link, mode, &packs)? {
+                            method
+                        } else {
+                            let method = self.export(digest, dest, link)?;
+                            if method != ExportMethod::Hardlink {
+                                set_mode(dest, mode)?;
+                            }
+                            method
+                        };
                     progress
                         .files_done
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -184,26 +186,52 @@ impl BlobStore {
         })
     }
 
-    /// Writes the blob to `dest`, which does not exist, directly; removes a partial file on
-    /// failure.
+    /// Writes the blob to `dest` directly when `dest` does not exist (`None` when it does);
+    /// removes a partial file on failure. A packed blob (the usual small file) is read through
+    /// `packs` before anything else is looked up, so it costs one read, one create and one
+    /// write.
     fn export_new(
         &self,
         digest: &Digest,
         dest: &Path,
         link: bool,
         mode: u32,
-    ) -> Result<ExportMethod> {
-        let located = self.locate(digest)?;
+        packs: &OpenPacks,
+    ) -> Result<Option<ExportMethod>> {
+        let packed = if link {
+            None // a hard link needs the blob's own file, if it has one
+        } else {
+            self.packs().get(digest).cloned()
+        };
+        let located = match packed {
+            Some(entry) => {
+                let mut data = vec![0u8; entry.len as usize];
+                match packs.read(&entry, &mut data) {
+                    Ok(()) => {
+                        check_digest(digest, Digest::of(&data))?;
+                        let Some(mut out) = new_file(dest, mode)? else {
+                            return Ok(None);
+                        };
+                        return finish_new(out.write_all(&data).at("write", dest), out, dest);
+                    }
+                    // Repacked by another process since this one indexed it: look it up anew.
+                    Err(_) => self.locate(digest)?,
+                }
+            }
+            None => self.locate(digest)?,
+        };
         if let Located::Whole { path, .. } = &located {
             if link && fs::hard_link(path, dest).is_ok() {
-                return Ok(ExportMethod::Hardlink);
+                return Ok(Some(ExportMethod::Hardlink));
             }
             if reflink_copy::reflink(path, dest).is_ok() {
                 set_mode(dest, mode)?;
-                return Ok(ExportMethod::Reflink);
+                return Ok(Some(ExportMethod::Reflink));
             }
         }
-        let mut out = new_file(dest, mode)?;
+        let Some(mut out) = new_file(dest, mode)? else {
+            return Ok(None);
+        };
         let written = match located {
             Located::Chunked(manifest) => self.write_chunks(digest, &manifest, &out, dest),
             Located::Whole { path, .. } => copy_verified(digest, &path, &mut out, dest),
@@ -214,16 +242,13 @@ impl BlobStore {
                     .and_then(|()| out.write_all(&data).at("write", dest))
             }
         };
-        if let Err(err) = written {
-            drop(out);
-            let _ = fs::remove_file(dest);
-            return Err(err);
-        }
-        Ok(ExportMethod::Copy)
+        finish_new(written, out, dest)
     }
 
     /// Writes a chunked blob's chunks into `out` at their offsets, in parallel, each checked
     /// against its digest (the manifest, named by the whole content's digest, binds them).
+    /// Each chunk is mapped rather than read: hashed and written from the page cache, with no
+    /// copy into (or zeroing of) a buffer of ours.
     fn write_chunks(
         &self,
         digest: &Digest,
@@ -245,15 +270,14 @@ impl BlobStore {
             .par_iter()
             .zip(offsets.par_iter())
             .try_for_each(|(chunk, &at)| {
-                let mut buf = vec![0u8; chunk.len as usize];
-                self.read_chunk(digest, chunk.digest, &mut buf)?;
-                if Digest::of(&buf) != chunk.digest {
+                let bytes = self.map_chunk(digest, chunk.digest, chunk.len)?;
+                if Digest::of(&bytes) != chunk.digest {
                     return Err(Error::Corrupt {
                         digest: digest.to_hex(),
                         detail: format!("its chunk {} is damaged", chunk.digest),
                     });
                 }
-                write_all_at(out, &buf, at).at("write", dest)
+                write_all_at(out, &bytes, at).at("write", dest)
             })
     }
 
@@ -369,16 +393,62 @@ impl BlobStore {
 
     /// Reads one chunk of blob `blob` into `out` (exactly its length).
     fn read_chunk(&self, blob: &Digest, chunk: Digest, out: &mut [u8]) -> Result<()> {
-        let path = self.layout.path(Kind::Chunk, &chunk);
-        let mut file = File::open(&path).map_err(|err| match err.kind() {
-            std::io::ErrorKind::NotFound => Error::Corrupt {
-                digest: blob.to_hex(),
-                detail: format!("its chunk {chunk} is missing"),
-            },
-            _ => Error::io("open", &path, err),
-        })?;
+        let (mut file, _) = self.open_chunk(blob, chunk)?;
         file.read_exact(out).map_err(|err| truncated(blob, &err))?;
         Ok(())
+    }
+
+    /// Maps one chunk of blob `blob`, which must hold `len` bytes.
+    fn map_chunk(&self, blob: &Digest, chunk: Digest, len: u32) -> Result<ChunkBytes> {
+        let (file, path) = self.open_chunk(blob, chunk)?;
+        let size = file.metadata().at("read", &path)?.len();
+        if size < u64::from(len) {
+            return Err(truncated(
+                blob,
+                &std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
+            ));
+        }
+        // SAFETY: stored files are read-only and never rewritten in place (a store writes a
+        // new file and renames it), so the mapped bytes cannot change under us.
+        if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) } {
+            return Ok(ChunkBytes::Mapped(map));
+        }
+        // Filesystems that cannot map files are read instead.
+        let mut buf = vec![0u8; len as usize];
+        (&file)
+            .read_exact(&mut buf)
+            .map_err(|err| truncated(blob, &err))?;
+        Ok(ChunkBytes::Read(buf))
+    }
+
+    /// Opens one chunk of blob `blob`; a missing chunk is damage to that blob.
+    fn open_chunk(&self, blob: &Digest, chunk: Digest) -> Result<(File, PathBuf)> {
+        let path = self.layout.path(Kind::Chunk, &chunk);
+        match File::open(&path) {
+            Ok(file) => Ok((file, path)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::Corrupt {
+                digest: blob.to_hex(),
+                detail: format!("its chunk {chunk} is missing"),
+            }),
+            Err(err) => Err(Error::io("open", &path, err)),
+        }
+    }
+}
+
+/// A chunk's bytes: mapped where the filesystem allows, else read.
+enum ChunkBytes {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Mapped(map) => map,
+            ChunkBytes::Read(buf) => buf,
+        }
     }
 }
 
@@ -465,8 +535,8 @@ fn make_writable(path: &Path) {
     }
 }
 
-/// Creates `dest`, which must not exist, with permission bits `mode`.
-fn new_file(dest: &Path, mode: u32) -> Result<File> {
+/// Creates `dest` with permission bits `mode`; `None` when it already exists.
+fn new_file(dest: &Path, mode: u32) -> Result<Option<File>> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -476,7 +546,23 @@ fn new_file(dest: &Path, mode: u32) -> Result<File> {
     }
     #[cfg(not(unix))]
     let _ = mode;
-    options.open(dest).at("create", dest)
+    match options.open(dest) {
+        Ok(file) => Ok(Some(file)),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+        Err(err) => Err(Error::io("create", dest, err)),
+    }
+}
+
+/// Ends a direct export: a copy that failed leaves no partial file behind.
+fn finish_new(written: Result<()>, out: File, dest: &Path) -> Result<Option<ExportMethod>> {
+    drop(out);
+    match written {
+        Ok(()) => Ok(Some(ExportMethod::Copy)),
+        Err(err) => {
+            let _ = fs::remove_file(dest);
+            Err(err)
+        }
+    }
 }
 
 /// Sets `dest`'s permission bits (ignoring the process umask, as a checkout should).
