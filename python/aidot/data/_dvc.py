@@ -67,6 +67,7 @@ class DatasetVersion:
         """New file content the ``add`` that returned this version stored (0 otherwise):
         what deduplication and chunking left to write."""
         self._files: dict[str, FileEntry] | None = None
+        self._columns: Columns | None = None  # what ``add`` just wrote, until files is read
 
     def __repr__(self) -> str:
         return f"DatasetVersion({self.ref!r}, files={self.file_count}, bytes={self.bytes})"
@@ -80,8 +81,11 @@ class DatasetVersion:
     def files(self) -> dict[str, FileEntry]:
         """Relative path -> digest, size and mode, sorted by path (loaded once)."""
         if self._files is None:
-            data = self._dvc._blobs.get_bytes(self.manifest)
-            self._files = _manifest.decode(data, self.ref)
+            if self._columns is not None:
+                self._files = self._columns.entries()
+            else:
+                data = self._dvc._blobs.get_bytes(self.manifest)
+                self._files = _manifest.decode(data, self.ref)
         return self._files
 
     def open(self, path: str) -> BinaryIO:
@@ -543,7 +547,7 @@ class DataVersionControl:
                 sa.select(dataset_versions).where(dataset_versions.c.id == version_id)
             ).one()
         version = DatasetVersion(self, row, [])
-        version._files = columns.entries()
+        version._columns = columns
         return version
 
     def _checkout(
