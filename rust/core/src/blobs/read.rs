@@ -247,8 +247,9 @@ impl BlobStore {
 
     /// Writes a chunked blob's chunks into `out` at their offsets, in parallel, each checked
     /// against its digest (the manifest, named by the whole content's digest, binds them).
-    /// Each chunk is mapped rather than read: hashed and written from the page cache, with no
-    /// copy into (or zeroing of) a buffer of ours.
+    /// Chunks are read (not mapped: a read of a chunk that is not in the page cache is one
+    /// large request to the disk, where a mapping faults it in piece by piece) into a buffer
+    /// each thread keeps.
     fn write_chunks(
         &self,
         digest: &Digest,
@@ -270,14 +271,22 @@ impl BlobStore {
             .par_iter()
             .zip(offsets.par_iter())
             .try_for_each(|(chunk, &at)| {
-                let bytes = self.map_chunk(digest, chunk.digest, chunk.len)?;
-                if Digest::of(&bytes) != chunk.digest {
-                    return Err(Error::Corrupt {
-                        digest: digest.to_hex(),
-                        detail: format!("its chunk {} is damaged", chunk.digest),
-                    });
-                }
-                write_all_at(out, &bytes, at).at("write", dest)
+                CHUNK_BUFFER.with_borrow_mut(|buffer| {
+                    // Grown once per thread and reused: no zeroing of a fresh buffer per chunk.
+                    let len = chunk.len as usize;
+                    if buffer.len() < len {
+                        buffer.resize(len, 0);
+                    }
+                    let bytes = &mut buffer[..len];
+                    self.read_chunk(digest, chunk.digest, bytes)?;
+                    if Digest::of(bytes) != chunk.digest {
+                        return Err(Error::Corrupt {
+                            digest: digest.to_hex(),
+                            detail: format!("its chunk {} is damaged", chunk.digest),
+                        });
+                    }
+                    write_all_at(out, bytes, at).at("write", dest)
+                })
             })
     }
 
@@ -393,63 +402,23 @@ impl BlobStore {
 
     /// Reads one chunk of blob `blob` into `out` (exactly its length).
     fn read_chunk(&self, blob: &Digest, chunk: Digest, out: &mut [u8]) -> Result<()> {
-        let (mut file, _) = self.open_chunk(blob, chunk)?;
+        let path = self.layout.path(Kind::Chunk, &chunk);
+        let mut file = File::open(&path).map_err(|err| match err.kind() {
+            std::io::ErrorKind::NotFound => Error::Corrupt {
+                digest: blob.to_hex(),
+                detail: format!("its chunk {chunk} is missing"),
+            },
+            _ => Error::io("open", &path, err),
+        })?;
         file.read_exact(out).map_err(|err| truncated(blob, &err))?;
         Ok(())
     }
-
-    /// Maps one chunk of blob `blob`, which must hold `len` bytes.
-    fn map_chunk(&self, blob: &Digest, chunk: Digest, len: u32) -> Result<ChunkBytes> {
-        let (file, path) = self.open_chunk(blob, chunk)?;
-        let size = file.metadata().at("read", &path)?.len();
-        if size < u64::from(len) {
-            return Err(truncated(
-                blob,
-                &std::io::Error::from(std::io::ErrorKind::UnexpectedEof),
-            ));
-        }
-        // SAFETY: stored files are read-only and never rewritten in place (a store writes a
-        // new file and renames it), so the mapped bytes cannot change under us.
-        if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&file) } {
-            return Ok(ChunkBytes::Mapped(map));
-        }
-        // Filesystems that cannot map files are read instead.
-        let mut buf = vec![0u8; len as usize];
-        (&file)
-            .read_exact(&mut buf)
-            .map_err(|err| truncated(blob, &err))?;
-        Ok(ChunkBytes::Read(buf))
-    }
-
-    /// Opens one chunk of blob `blob`; a missing chunk is damage to that blob.
-    fn open_chunk(&self, blob: &Digest, chunk: Digest) -> Result<(File, PathBuf)> {
-        let path = self.layout.path(Kind::Chunk, &chunk);
-        match File::open(&path) {
-            Ok(file) => Ok((file, path)),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Err(Error::Corrupt {
-                digest: blob.to_hex(),
-                detail: format!("its chunk {chunk} is missing"),
-            }),
-            Err(err) => Err(Error::io("open", &path, err)),
-        }
-    }
 }
 
-/// A chunk's bytes: mapped where the filesystem allows, else read.
-enum ChunkBytes {
-    Mapped(memmap2::Mmap),
-    Read(Vec<u8>),
-}
-
-impl std::ops::Deref for ChunkBytes {
-    type Target = [u8];
-
-    fn deref(&self) -> &[u8] {
-        match self {
-            ChunkBytes::Mapped(map) => map,
-            ChunkBytes::Read(buf) => buf,
-        }
-    }
+thread_local! {
+    /// Each checkout thread's buffer for one chunk at a time: at most the largest chunk size
+    /// (4 MiB by default) per thread of the store's I/O pool.
+    static CHUNK_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 /// A blob located in the store (see [`BlobStore::open_blob`]).
