@@ -59,6 +59,7 @@ class BlobStore:
         self,
         items: list[tuple[str, str, int | None]],
         link: bool = False,
+        verify: bool = True,
         progress: Callable[[int, int, int], object] | None = None,
     ) -> list[str]: ...
     def verify(self, digest_hex: str | None = None) -> tuple[int, list[tuple[str, str]]]: ...

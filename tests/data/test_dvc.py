@@ -236,6 +236,8 @@ def test_the_data_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         noise(101, seed=1),
     )
     assert "4 files verified" in run("verify", "corpus@v2")[1]
+    code, out = run("checkout", "corpus@v2", str(tmp_path / "trusted"), "--no-verify")
+    assert (code, (tmp_path / "trusted" / "part1" / "file001.txt").read_bytes()) == (0, b"edited")
     code, out = run("checkout", "corpus@v7", str(tmp_path / "none"))
     assert code == 1
     assert "gc done" in run("gc")[1]
@@ -259,3 +261,24 @@ def test_the_stat_cache_is_only_a_cache(ws: Workspace, tmp_path: Path) -> None:
     (data / "part1" / "file001.txt").write_bytes(b"edited")
     assert ws.data.status("corpus").modified == ["part1/file001.txt"]
     assert ws.data.add(data, "corpus").version == 2
+
+
+def test_checkout_verifies_unless_told_to_trust_the_store(ws: Workspace, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    big = noise(6 << 20, seed=5)  # above the chunking threshold: stored as chunks
+    (data / "big.bin").write_bytes(big)
+    (data / "small.txt").write_bytes(b"small")
+    version = ws.data.add(data, "mixed")
+    assert ws.data.checkout("mixed", tmp_path / "trusted", verify=False) == 2
+    assert (tmp_path / "trusted" / "big.bin").read_bytes() == big
+    assert (tmp_path / "trusted" / "small.txt").read_bytes() == b"small"
+    path = ws.blobs.whole_path(version.files["small.txt"].digest)
+    assert path is not None
+    path.chmod(0o644)
+    path.write_bytes(b"SMALL")
+    with pytest.raises(IntegrityError, match=version.files["small.txt"].digest):
+        ws.data.checkout("mixed", tmp_path / "checked")
+    assert not (tmp_path / "checked" / "small.txt").exists()
+    assert ws.data.checkout("mixed", tmp_path / "unchecked", verify=False) == 2
+    assert (tmp_path / "unchecked" / "small.txt").read_bytes() == b"SMALL"

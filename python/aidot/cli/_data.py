@@ -192,14 +192,22 @@ def tag_command(ref: str, tag: str, workspace: Path | None) -> None:
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--link", is_flag=True, help="Hard-link read-only files instead of copying.")
 @click.option("--force", is_flag=True, help="Write into a non-empty DEST, overwriting.")
+@click.option(
+    "--verify/--no-verify",
+    default=True,
+    show_default=True,
+    help="Check every byte against its digest while copying (--no-verify trusts the store).",
+)
 @workspace_option
 @reports_errors
-def checkout_command(ref: str, dest: Path, link: bool, force: bool, workspace: Path | None) -> None:
+def checkout_command(
+    ref: str, dest: Path, link: bool, force: bool, verify: bool, workspace: Path | None
+) -> None:
     """Write the files of REF (NAME, NAME@v3, NAME@TAG or a NAME.aidot file) into DEST."""
     ws = open_workspace(workspace)
     version = ws.data.get(_ref(ref))
     with _progress(f"checking out {version.ref}", files=version.file_count) as progress:
-        count = version.checkout(dest, link=link, force=force, progress=progress)
+        count = version.checkout(dest, link=link, force=force, verify=verify, progress=progress)
     console.print(f"[green]{version.ref}[/] {count:,} files in {dest}")
 
 

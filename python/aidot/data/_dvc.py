@@ -105,11 +105,14 @@ class DatasetVersion:
         *,
         link: bool = False,
         force: bool = False,
+        verify: bool = True,
         progress: Progress | None = None,
     ) -> int:
         """Writes this version's files under ``dest`` (see
         :meth:`DataVersionControl.checkout`); returns how many."""
-        return self._dvc._checkout(self, Path(dest), link=link, force=force, progress=progress)
+        return self._dvc._checkout(
+            self, Path(dest), link=link, force=force, verify=verify, progress=progress
+        )
 
 
 class DataVersionControl:
@@ -311,6 +314,7 @@ class DataVersionControl:
         *,
         link: bool = False,
         force: bool = False,
+        verify: bool = True,
         progress: Progress | None = None,
     ) -> int:
         """Writes a version's files under ``dest`` (created if missing) and returns how many.
@@ -318,9 +322,14 @@ class DataVersionControl:
         Files are cloned copy-on-write where the filesystem can, else copied, in parallel;
         ``link=True`` hard-links them instead (read-only, sharing the store's files). ``dest``
         must be empty unless ``force``, which overwrites the version's files there and leaves
-        any others alone.
+        any others alone. Every byte copied is checked against its digest on the way (a
+        damaged file raises :class:`~aidot.errors.IntegrityError` and is not written);
+        ``verify=False`` trusts the store and skips the hashing, as ``dvc checkout`` does:
+        about half the time for large files (:meth:`verify` checks a version on its own).
         """
-        return self._checkout(self.get(ref), Path(dest), link=link, force=force, progress=progress)
+        return self._checkout(
+            self.get(ref), Path(dest), link=link, force=force, verify=verify, progress=progress
+        )
 
     def verify(self, ref: str) -> int:
         """Re-hashes every file of a version; raises :class:`~aidot.errors.IntegrityError`
@@ -557,6 +566,7 @@ class DataVersionControl:
         *,
         link: bool,
         force: bool,
+        verify: bool,
         progress: Progress | None,
     ) -> int:
         if dest.exists() and not dest.is_dir():
@@ -573,7 +583,7 @@ class DataVersionControl:
             (entry.digest, f"{root}/{check_relative(rel)}", None if link else entry.mode)
             for rel, entry in version.files.items()
         ]
-        self._blobs._inner.export_many(items, link, progress)
+        self._blobs._inner.export_many(items, link, verify, progress)
         return len(items)
 
     def _latest_row(self, name: str) -> Any:

@@ -583,7 +583,7 @@ fn export_many_writes_every_kind_of_blob_with_its_mode() {
             .map(|(i, d)| (Digest::of(d), out.join(format!("s/{i}")), None)),
     );
     store
-        .export_many(&items, false, &Progress::default())
+        .export_many(&items, false, true, &Progress::default())
         .unwrap();
     assert_eq!(fs::read(out.join("deep/big.bin")).unwrap(), chunked);
     assert_eq!(fs::read(out.join("s/69")).unwrap(), small[69]);
@@ -599,7 +599,7 @@ fn export_many_writes_every_kind_of_blob_with_its_mode() {
     // An existing destination is replaced atomically rather than written in place.
     fs::write(out.join("s/0"), b"stale").unwrap();
     store
-        .export_many(&items[1..2], false, &Progress::default())
+        .export_many(&items[1..2], false, true, &Progress::default())
         .unwrap();
     assert_eq!(fs::read(out.join("s/0")).unwrap(), small[0]);
 }
@@ -625,9 +625,79 @@ fn export_many_refuses_a_damaged_chunk_and_leaves_no_file() {
     bytes[0] ^= 1;
     fs::write(&victim, bytes).unwrap();
     let dest = dir.path().join("out.bin");
-    let result = store.export_many(&[(digest, dest.clone(), None)], false, &Progress::default());
+    let result = store.export_many(
+        &[(digest, dest.clone(), None)],
+        false,
+        true,
+        &Progress::default(),
+    );
     assert!(matches!(result, Err(Error::Corrupt { .. })), "{result:?}");
     assert!(!dest.exists());
+}
+
+#[test]
+fn export_many_without_verify_trusts_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let chunked = noise(200_000, 14);
+    let small: Vec<Vec<u8>> = (0..70).map(|i| noise(100 + i, 100 + i as u64)).collect();
+    let sources: Vec<PathBuf> = small
+        .iter()
+        .enumerate()
+        .map(|(i, data)| write(dir.path(), &format!("s{i}"), data))
+        .collect();
+    store.put_files(&sources, &Progress::default()).unwrap(); // packed
+    let whole = noise(10_000, 15);
+    let whole_digest = store.put_bytes(&whole).unwrap().digest; // a file of its own
+    let big = store.put_bytes(&chunked).unwrap().digest;
+    let out = dir.path().join("out");
+    let mut items = vec![
+        (big, out.join("big.bin"), None),
+        (whole_digest, out.join("whole.bin"), None),
+    ];
+    items.extend(
+        small
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (Digest::of(d), out.join(format!("s/{i}")), None)),
+    );
+    store
+        .export_many(&items, false, false, &Progress::default())
+        .unwrap();
+    assert_eq!(fs::read(out.join("big.bin")).unwrap(), chunked);
+    assert_eq!(fs::read(out.join("whole.bin")).unwrap(), whole);
+    for (i, data) in small.iter().enumerate() {
+        assert_eq!(&fs::read(out.join(format!("s/{i}"))).unwrap(), data);
+    }
+    // Damage is then copied as it is (what `verify` exists to catch), and a verified export
+    // of the same blob refuses it.
+    let victim = store.whole_path(&whole_digest).unwrap().unwrap();
+    let mut perms = fs::metadata(&victim).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perms.set_readonly(false);
+    fs::set_permissions(&victim, perms).unwrap();
+    let mut damaged = whole.clone();
+    damaged[0] ^= 1;
+    fs::write(&victim, &damaged).unwrap();
+    let trusted = dir.path().join("trusted.bin");
+    store
+        .export_many(
+            &[(whole_digest, trusted.clone(), None)],
+            false,
+            false,
+            &Progress::default(),
+        )
+        .unwrap();
+    assert_eq!(fs::read(&trusted).unwrap(), damaged);
+    let checked = dir.path().join("checked.bin");
+    let refused = store.export_many(
+        &[(whole_digest, checked.clone(), None)],
+        false,
+        true,
+        &Progress::default(),
+    );
+    assert!(matches!(refused, Err(Error::Corrupt { .. })), "{refused:?}");
+    assert!(!checked.exists());
 }
 
 #[test]
@@ -643,7 +713,12 @@ fn export_many_refuses_a_truncated_chunk_and_leaves_no_file() {
     fs::remove_file(&victim).unwrap();
     fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
     let dest = dir.path().join("out.bin");
-    let result = store.export_many(&[(digest, dest.clone(), None)], false, &Progress::default());
+    let result = store.export_many(
+        &[(digest, dest.clone(), None)],
+        false,
+        true,
+        &Progress::default(),
+    );
     match result {
         Err(Error::Corrupt { detail, .. }) => assert!(detail.contains("shorter"), "{detail}"),
         other => panic!("expected a corrupt blob, got {other:?}"),
@@ -667,7 +742,7 @@ fn export_many_reads_packs_rewritten_by_another_handle() {
         .map(|(i, d)| (*d, out.join(i.to_string()), None))
         .collect();
     other
-        .export_many(&items, false, &Progress::default())
+        .export_many(&items, false, true, &Progress::default())
         .unwrap();
     for (i, path) in paths[1..].iter().enumerate() {
         assert_eq!(
@@ -679,6 +754,7 @@ fn export_many_reads_packs_rewritten_by_another_handle() {
     let gone = other.export_many(
         &[(digests[0], out.join("gone"), None)],
         false,
+        true,
         &Progress::default(),
     );
     assert!(matches!(gone, Err(Error::BlobNotFound { .. })), "{gone:?}");

@@ -89,12 +89,13 @@ impl PyBlobStore {
     }
 
     /// Exports `(digest, dest, mode)` items in parallel; returns how each was written.
-    #[pyo3(signature = (items, link=false, progress=None))]
+    #[pyo3(signature = (items, link=false, verify=true, progress=None))]
     fn export_many(
         &self,
         py: Python<'_>,
         items: Vec<(String, PathBuf, Option<u32>)>,
         link: bool,
+        verify: bool,
         progress: Option<Py<PyAny>>,
     ) -> PyResult<Vec<&'static str>> {
         let parsed = items
@@ -102,7 +103,7 @@ impl PyBlobStore {
             .map(|(d, dest, mode)| Ok((digest(&d)?, dest, mode)))
             .collect::<PyResult<Vec<_>>>()?;
         let methods = run_cancellable(py, progress.as_ref(), |p| {
-            self.inner.export_many(&parsed, link, p)
+            self.inner.export_many(&parsed, link, verify, p)
         })?;
         Ok(methods.into_iter().map(ExportMethod::as_str).collect())
     }
