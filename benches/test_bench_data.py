@@ -55,9 +55,12 @@ CHECKOUT_ROUNDS = int(os.environ.get("AIDOT_BENCH_CHECKOUT_ROUNDS", "3"))
 
 
 def alternating_checkouts(
-    aidot: Callable[[Path], object], dvc: Callable[[], object], bench_dir: Path, repo: Path
-) -> tuple[float, float]:
-    """Median seconds of aidot's and DVC's checkouts over alternating rounds.
+    aidot: dict[str, Callable[[Path], object]],
+    dvc: Callable[[], object],
+    bench_dir: Path,
+    repo: Path,
+) -> tuple[dict[str, float], float]:
+    """Median seconds of each aidot variant's and of DVC's checkouts over alternating rounds.
 
     Every round writes into a folder that never existed: aidot's into a new one, DVC's
     after the previous round's output is moved aside, not deleted. ext4 scans past
@@ -66,13 +69,15 @@ def alternating_checkouts(
     """
     aside = bench_dir / "dvc-outputs"
     aside.mkdir(exist_ok=True)
-    aidot_s, dvc_s = [], []
+    aidot_s: dict[str, list[float]] = {label: [] for label in aidot}
+    dvc_s = []
     for i in range(CHECKOUT_ROUNDS):
-        out = bench_dir / f"checkout-{i}"
-        aidot_s.append(seconds(lambda: aidot(out)))  # noqa: B023 (called at once)
+        for label, checkout in aidot.items():
+            out = bench_dir / f"checkout-{i}-{len(aidot_s[label])}-{label.replace(' ', '')}"
+            aidot_s[label].append(seconds(lambda: checkout(out)))  # noqa: B023 (called at once)
         (repo / "data").rename(aside / str(i))
         dvc_s.append(seconds(dvc))
-    return statistics.median(aidot_s), statistics.median(dvc_s)
+    return {label: statistics.median(t) for label, t in aidot_s.items()}, statistics.median(dvc_s)
 
 
 def test_small_files_vs_dvc(bench_dir: Path) -> None:
@@ -103,12 +108,15 @@ def test_small_files_vs_dvc(bench_dir: Path) -> None:
     compare(f"data add again, 1% of {label} rewritten", aidot_readd, "dvc add", dvc_readd, ">= 10x")
 
     aidot_checkout, dvc_checkout = alternating_checkouts(
-        lambda out: ws.data.checkout("small", out), lambda: dvc("checkout", "-q"), bench_dir, repo
+        {"": lambda out: ws.data.checkout("small", out)},
+        lambda: dvc("checkout", "-q"),
+        bench_dir,
+        repo,
     )
     sample = paths[7].relative_to(data)
-    assert (bench_dir / "checkout-0" / sample).read_bytes() == paths[7].read_bytes()
+    assert (bench_dir / "checkout-0-0-" / sample).read_bytes() == paths[7].read_bytes()
     assert (repo / "data" / sample).read_bytes() == paths[7].read_bytes()
-    compare(f"data checkout, {label}", aidot_checkout, "dvc checkout", dvc_checkout, ">= 10x")
+    compare(f"data checkout, {label}", aidot_checkout[""], "dvc checkout", dvc_checkout, ">= 10x")
     ws.close()
 
 
@@ -129,10 +137,18 @@ def test_large_files_vs_dvc(bench_dir: Path) -> None:
     compare(f"data add, {label}", aidot_add, "dvc add", dvc_add, ">= 4x")
 
     aidot_checkout, dvc_checkout = alternating_checkouts(
-        lambda out: ws.data.checkout("large", out), lambda: dvc("checkout", "-q"), bench_dir, repo
+        {
+            "verified": lambda out: ws.data.checkout("large", out),
+            "no verify": lambda out: ws.data.checkout("large", out, verify=False),
+        },
+        lambda: dvc("checkout", "-q"),
+        bench_dir,
+        repo,
     )
     assert (repo / "data" / "shard3.bin").stat().st_size == (BIG_MIB // 4) << 20
-    compare(f"data checkout, {label}", aidot_checkout, "dvc checkout", dvc_checkout, ">= 3x")
+    for variant, aidot_s in aidot_checkout.items():
+        target = ">= 3x" if variant == "verified" else "(--no-verify, as DVC)"
+        compare(f"data checkout, {label}, {variant}", aidot_s, "dvc checkout", dvc_checkout, target)
 
     grown = data / "shard0.bin"
     used = ws.blobs.usage().bytes
