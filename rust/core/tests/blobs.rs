@@ -1,46 +1,16 @@
-//! Behaviour of the blob store through its public API.
+//! Behaviour of the blob store through its public API (exports: `export.rs`).
+
+mod common;
 
 use std::collections::HashSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use aidot_core::blobs::{BlobStore, Chunking, Digest, ExportMethod, Progress};
 use aidot_core::Error;
+use common::*;
 use proptest::prelude::*;
-
-/// Small chunking so that tests exercise chunked blobs with kilobytes, not megabytes.
-fn small_chunking() -> Chunking {
-    Chunking {
-        threshold: 16 << 10,
-        min_size: 1 << 10,
-        avg_size: 4 << 10,
-        max_size: 16 << 10,
-    }
-}
-
-fn store(dir: &Path) -> BlobStore {
-    BlobStore::with_chunking(dir.join("blobs"), small_chunking()).unwrap()
-}
-
-/// Deterministic pseudo-random bytes (xorshift), incompressible enough for chunking.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-fn write(dir: &Path, name: &str, data: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    fs::write(&path, data).unwrap();
-    path
-}
 
 /// Files of writes in progress or interrupted, anywhere in the store.
 fn temp_files(store: &BlobStore) -> usize {
@@ -239,36 +209,6 @@ fn missing_and_malformed_digests_are_specific_errors() {
 }
 
 #[test]
-fn export_copies_or_links_atomically() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let whole = store.put_bytes(b"exported").unwrap().digest;
-    let chunked_data = noise(90_000, 11);
-    let chunked = store.put_bytes(&chunked_data).unwrap().digest;
-    let out = dir.path().join("out");
-    let method = store.export(&whole, &out, false).unwrap();
-    assert_ne!(method, ExportMethod::Hardlink);
-    assert_eq!(fs::read(&out).unwrap(), b"exported");
-    // The copy belongs to the user: writable, and changing it leaves the store intact.
-    fs::write(&out, b"changed").unwrap();
-    assert_eq!(store.get_bytes(&whole).unwrap(), b"exported");
-    assert_eq!(
-        store.export(&whole, &out, true).unwrap(),
-        ExportMethod::Hardlink
-    );
-    assert_eq!(fs::read(&out).unwrap(), b"exported");
-    assert_eq!(
-        store.export(&chunked, &out, true).unwrap(),
-        ExportMethod::Copy
-    );
-    assert_eq!(fs::read(&out).unwrap(), chunked_data);
-    assert!(matches!(
-        store.export(&whole, dir.path(), false),
-        Err(Error::InvalidArgument(_))
-    ));
-}
-
-#[test]
 fn gc_keeps_live_blobs_and_their_chunks_only() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());
@@ -309,50 +249,6 @@ fn a_folder_that_is_not_a_store_is_refused() {
         BlobStore::with_chunking(dir.path().join("x"), bad),
         Err(Error::InvalidArgument(_))
     ));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
-}
-
-fn find_file(root: &Path, name: &str) -> PathBuf {
-    walk(root)
-        .into_iter()
-        .find(|p| p.file_name().unwrap() == name)
-        .unwrap()
-}
-
-fn flip_first_byte(path: &Path) {
-    let mut perms = fs::metadata(path).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(path, perms).unwrap();
-    let mut bytes = fs::read(path).unwrap();
-    bytes[0] ^= 0xFF;
-    fs::write(path, bytes).unwrap();
-}
-
-fn small_files(dir: &Path, count: usize) -> Vec<PathBuf> {
-    (0..count)
-        .map(|i| write(dir, &format!("s{i}"), &noise(100 + i * 7, i as u64 + 1000)))
-        .collect()
-}
-
-/// Puts `count` small files in one batch; returns their paths and digests.
-fn put_small_files(store: &BlobStore, dir: &Path, count: usize) -> (Vec<PathBuf>, Vec<Digest>) {
-    let paths = small_files(dir, count);
-    let reports = store.put_files(&paths, &Progress::default()).unwrap();
-    (paths, reports.iter().map(|r| r.digest).collect())
 }
 
 fn pack_files(store: &BlobStore, ext: &str) -> usize {
@@ -559,206 +455,6 @@ fn verify_digests_names_the_damaged_blob() {
         store.verify_digests(&[missing]),
         Err(Error::BlobNotFound { .. })
     ));
-}
-
-#[test]
-fn export_many_writes_every_kind_of_blob_with_its_mode() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let chunked = noise(200_000, 11); // above the test store's 16 KiB threshold
-    let small: Vec<Vec<u8>> = (0..70).map(|i| noise(100 + i, i as u64)).collect();
-    let sources: Vec<PathBuf> = small
-        .iter()
-        .enumerate()
-        .map(|(i, data)| write(dir.path(), &format!("s{i}"), data))
-        .collect();
-    store.put_files(&sources, &Progress::default()).unwrap(); // packed: 64+ files
-    let big = store.put_bytes(&chunked).unwrap().digest;
-    let out = dir.path().join("out");
-    let mut items = vec![(big, out.join("deep/big.bin"), Some(0o600))];
-    items.extend(
-        small
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (Digest::of(d), out.join(format!("s/{i}")), None)),
-    );
-    store
-        .export_many(&items, false, true, &Progress::default())
-        .unwrap();
-    assert_eq!(fs::read(out.join("deep/big.bin")).unwrap(), chunked);
-    assert_eq!(fs::read(out.join("s/69")).unwrap(), small[69]);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(out.join("deep/big.bin"))
-            .unwrap()
-            .permissions()
-            .mode();
-        assert_eq!(mode & 0o777, 0o600);
-    }
-    // An existing destination is replaced atomically rather than written in place.
-    fs::write(out.join("s/0"), b"stale").unwrap();
-    store
-        .export_many(&items[1..2], false, true, &Progress::default())
-        .unwrap();
-    assert_eq!(fs::read(out.join("s/0")).unwrap(), small[0]);
-}
-
-#[test]
-fn export_many_refuses_a_damaged_chunk_and_leaves_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let data = noise(100_000, 12);
-    let digest = store.put_bytes(&data).unwrap().digest;
-    let chunks = dir.path().join("blobs/chunks");
-    let victim = fs::read_dir(&chunks)
-        .unwrap()
-        .flat_map(|d| fs::read_dir(d.unwrap().path()).unwrap())
-        .map(|e| e.unwrap().path())
-        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .unwrap();
-    let mut perms = fs::metadata(&victim).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(&victim, perms).unwrap();
-    let mut bytes = fs::read(&victim).unwrap();
-    bytes[0] ^= 1;
-    fs::write(&victim, bytes).unwrap();
-    let dest = dir.path().join("out.bin");
-    let result = store.export_many(
-        &[(digest, dest.clone(), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
-    assert!(matches!(result, Err(Error::Corrupt { .. })), "{result:?}");
-    assert!(!dest.exists());
-}
-
-#[test]
-fn export_many_without_verify_trusts_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let chunked = noise(200_000, 14);
-    let small: Vec<Vec<u8>> = (0..70).map(|i| noise(100 + i, 100 + i as u64)).collect();
-    let sources: Vec<PathBuf> = small
-        .iter()
-        .enumerate()
-        .map(|(i, data)| write(dir.path(), &format!("s{i}"), data))
-        .collect();
-    store.put_files(&sources, &Progress::default()).unwrap(); // packed
-    let whole = noise(10_000, 15);
-    let whole_digest = store.put_bytes(&whole).unwrap().digest; // a file of its own
-    let big = store.put_bytes(&chunked).unwrap().digest;
-    let out = dir.path().join("out");
-    let mut items = vec![
-        (big, out.join("big.bin"), None),
-        (whole_digest, out.join("whole.bin"), None),
-    ];
-    items.extend(
-        small
-            .iter()
-            .enumerate()
-            .map(|(i, d)| (Digest::of(d), out.join(format!("s/{i}")), None)),
-    );
-    store
-        .export_many(&items, false, false, &Progress::default())
-        .unwrap();
-    assert_eq!(fs::read(out.join("big.bin")).unwrap(), chunked);
-    assert_eq!(fs::read(out.join("whole.bin")).unwrap(), whole);
-    for (i, data) in small.iter().enumerate() {
-        assert_eq!(&fs::read(out.join(format!("s/{i}"))).unwrap(), data);
-    }
-    // Damage is then copied as it is (what `verify` exists to catch), and a verified export
-    // of the same blob refuses it.
-    let victim = store.whole_path(&whole_digest).unwrap().unwrap();
-    let mut perms = fs::metadata(&victim).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perms.set_readonly(false);
-    fs::set_permissions(&victim, perms).unwrap();
-    let mut damaged = whole.clone();
-    damaged[0] ^= 1;
-    fs::write(&victim, &damaged).unwrap();
-    let trusted = dir.path().join("trusted.bin");
-    store
-        .export_many(
-            &[(whole_digest, trusted.clone(), None)],
-            false,
-            false,
-            &Progress::default(),
-        )
-        .unwrap();
-    assert_eq!(fs::read(&trusted).unwrap(), damaged);
-    let checked = dir.path().join("checked.bin");
-    let refused = store.export_many(
-        &[(whole_digest, checked.clone(), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
-    assert!(matches!(refused, Err(Error::Corrupt { .. })), "{refused:?}");
-    assert!(!checked.exists());
-}
-
-#[test]
-fn export_many_refuses_a_truncated_chunk_and_leaves_no_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let digest = store.put_bytes(&noise(100_000, 13)).unwrap().digest;
-    let victim = walk(&dir.path().join("blobs/chunks"))
-        .into_iter()
-        .find(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
-        .unwrap();
-    let bytes = fs::read(&victim).unwrap();
-    fs::remove_file(&victim).unwrap();
-    fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
-    let dest = dir.path().join("out.bin");
-    let result = store.export_many(
-        &[(digest, dest.clone(), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
-    match result {
-        Err(Error::Corrupt { detail, .. }) => assert!(detail.contains("shorter"), "{detail}"),
-        other => panic!("expected a corrupt blob, got {other:?}"),
-    }
-    assert!(!dest.exists());
-}
-
-#[test]
-fn export_many_reads_packs_rewritten_by_another_handle() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(dir.path());
-    let (paths, digests) = put_small_files(&store, dir.path(), 100);
-    // Another handle (think: another process) indexed the pack before this one rewrote it.
-    let other = BlobStore::with_chunking(store.root(), small_chunking()).unwrap();
-    assert!(other.has(&digests[1]));
-    assert!(store.delete(&digests[0]).unwrap());
-    let out = dir.path().join("out");
-    let items: Vec<_> = digests[1..]
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, out.join(i.to_string()), None))
-        .collect();
-    other
-        .export_many(&items, false, true, &Progress::default())
-        .unwrap();
-    for (i, path) in paths[1..].iter().enumerate() {
-        assert_eq!(
-            fs::read(out.join(i.to_string())).unwrap(),
-            fs::read(path).unwrap()
-        );
-    }
-    // The blob that is gone is reported as such, not as damage.
-    let gone = other.export_many(
-        &[(digests[0], out.join("gone"), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
-    assert!(matches!(gone, Err(Error::BlobNotFound { .. })), "{gone:?}");
-    assert!(!out.join("gone").exists());
 }
 
 #[test]
