@@ -146,7 +146,8 @@ impl BlobStore {
     /// a 50,000-file checkout); one that exists is replaced atomically. With `verify`, every
     /// byte written is checked against its digest on the way (a damaged blob fails the export
     /// and leaves no file); without, the store is trusted and whole files are copied by the
-    /// kernel. Checks cancellation between files.
+    /// kernel (replacing an existing destination always checks). Checks cancellation between
+    /// files.
     pub fn export_many(
         &self,
         items: &[(Digest, std::path::PathBuf, Option<u32>)],
@@ -213,9 +214,7 @@ impl BlobStore {
                 let mut data = vec![0u8; entry.len as usize];
                 match packs.read(&entry, &mut data) {
                     Ok(()) => {
-                        if verify {
-                            check_digest(digest, Digest::of(&data))?;
-                        }
+                        check_if(verify, digest, &data)?;
                         let Some(mut out) = new_file(dest, mode)? else {
                             return Ok(None);
                         };
@@ -249,13 +248,7 @@ impl BlobStore {
             Located::Packed(entry) => {
                 let mut data = vec![0u8; entry.len as usize];
                 self.read_packed(digest, &entry, &mut data)
-                    .and_then(|()| {
-                        if verify {
-                            check_digest(digest, Digest::of(&data))
-                        } else {
-                            Ok(())
-                        }
-                    })
+                    .and_then(|()| check_if(verify, digest, &data))
                     .and_then(|()| out.write_all(&data).at("write", dest))
             }
         };
@@ -265,6 +258,7 @@ impl BlobStore {
     /// Writes a chunked blob's chunks into `out` at their offsets, in parallel, each checked
     /// against its digest with `verify` (the manifest, named by the whole content's digest,
     /// binds them).
+    ///
     /// Chunks are read (not mapped: a read of a chunk that is not in the page cache is one
     /// large request to the disk, where a mapping faults it in piece by piece) into a buffer
     /// each thread keeps.
@@ -496,6 +490,15 @@ fn check_digest(expected: &Digest, actual: Digest) -> Result<()> {
             digest: expected.to_hex(),
             detail: format!("its bytes hash to {actual}"),
         })
+    }
+}
+
+/// [`check_digest`] when `verify` is set.
+fn check_if(verify: bool, digest: &Digest, data: &[u8]) -> Result<()> {
+    if verify {
+        check_digest(digest, Digest::of(data))
+    } else {
+        Ok(())
     }
 }
 
