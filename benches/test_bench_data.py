@@ -77,7 +77,7 @@ def alternating_checkouts(
     dvc_s = []
     for i in range(CHECKOUT_ROUNDS):
         for label, checkout in aidot.items():
-            out = bench_dir / f"checkout-{i}-{len(aidot_s[label])}-{label.replace(' ', '')}"
+            out = bench_dir / f"checkout-{i}-{label.replace(' ', '-')}"
             aidot_s[label].append(seconds(lambda: checkout(out)))  # noqa: B023 (called at once)
         (repo / "data").rename(aside / str(i))
         dvc_s.append(seconds(dvc))
@@ -115,15 +115,16 @@ def test_small_files_vs_dvc(bench_dir: Path) -> None:
     compare(f"data add again, 1% of {label} rewritten", aidot_readd, "dvc add", dvc_readd, ">= 10x")
 
     aidot_checkout, dvc_checkout = alternating_checkouts(
-        {"": lambda out: ws.data.checkout("small", out)},
+        {"aidot": lambda out: ws.data.checkout("small", out)},
         lambda: dvc("checkout", "-q"),
         bench_dir,
         repo,
     )
     sample = paths[7].relative_to(data)
-    assert (bench_dir / "checkout-0-0-" / sample).read_bytes() == paths[7].read_bytes()
+    assert (bench_dir / "checkout-0-aidot" / sample).read_bytes() == paths[7].read_bytes()
     assert (repo / "data" / sample).read_bytes() == paths[7].read_bytes()
-    compare(f"data checkout, {label}", aidot_checkout[""], "dvc checkout", dvc_checkout, ">= 10x")
+    aidot_s = aidot_checkout["aidot"]
+    compare(f"data checkout, {label}", aidot_s, "dvc checkout", dvc_checkout, ">= 10x")
     ws.close()
 
 
