@@ -55,3 +55,23 @@ class Raising(Linear):
 class WrongShape(Linear):
     def predict(self, batch: Any) -> Any:
         return np.zeros((len(batch) + 1, 2), dtype=np.float32)
+
+
+class ThreadRecording(Linear):
+    """A Linear model noting the OS name of each thread that runs it, and how many times it found
+    its ``threading.local`` state empty (once per Python thread state it ran in)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.local = threading.local()
+        self.fresh_states = 0
+        self.thread_names: set[str] = set()
+
+    def predict(self, batch: Any) -> Any:
+        if not getattr(self.local, "seen", False):
+            self.local.seen = True
+            self.fresh_states += 1
+        native = threading.get_native_id()
+        with open(f"/proc/self/task/{native}/comm") as comm:
+            self.thread_names.add(comm.read().strip())
+        return super().predict(batch)

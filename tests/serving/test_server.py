@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from aidot.errors import InvalidArgumentError, ServerStartError
 from aidot.serving import ModelRepository, Server, serve
 
 from ._http import predict, request
-from .models import Gate, Linear, Raising, WrongShape
+from .models import Gate, Linear, Raising, ThreadRecording, WrongShape
 
 
 @pytest.fixture
@@ -76,6 +77,32 @@ def test_concurrent_requests_share_batches_and_get_their_own_rows() -> None:
     assert metrics.end_to_end.count == 200
     assert metrics.end_to_end.p50_ms <= metrics.end_to_end.p99_ms <= metrics.end_to_end.max_ms
     repository.close()
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads Linux thread names")
+def test_http_threads_run_batches_under_load_each_in_one_python_thread_state() -> None:
+    """Under load an HTTP thread runs the batch of the requests it has read itself (no hand-off
+    to the dispatcher); each thread keeps one Python thread state for its life, so a model's
+    ``threading.local`` data lasts from call to call."""
+    model = ThreadRecording()
+    repository = ModelRepository()
+    repository.load("lin", model)
+    with serve(repository) as server:
+
+        def one(i: int) -> list[list[float]]:
+            # Two rows: a request whose rows wait together may run on its HTTP thread.
+            reply = predict(server.url, "lin", [[i, 0, 0, 0], [0, i, 0, 0]])
+            assert reply.status == 200, reply.body
+            return reply.json()["predictions"]
+
+        with ThreadPoolExecutor(16) as pool:
+            results = list(pool.map(one, range(400)))
+    repository.close()
+    for i, predictions in enumerate(results):
+        np.testing.assert_allclose(predictions, [[0.0, float(i)], [2.0 * i, 3.0 * i]])
+    assert any(name.startswith("aidot-http-") for name in model.thread_names), model.thread_names
+    # One state per thread that ran the model: the dispatcher and the HTTP threads.
+    assert model.fresh_states == len(model.thread_names) < len(model.batch_sizes)
 
 
 @pytest.mark.parametrize(

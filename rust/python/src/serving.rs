@@ -12,7 +12,7 @@ use aidot_core::serving::{
     Batcher, BatcherConfig, DataType, LoadedModel, ModelInfo, ModelTable, Predictor, Priority,
     RowError, RowRequest, SubmitError, Tensor, TensorSpec,
 };
-use aidot_server::{LoadError, ModelLoader, Server, ServerConfig};
+use aidot_server::{LoadError, ModelLoader, Server, ServerConfig, ThreadSetup};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyTuple};
@@ -63,6 +63,12 @@ impl Predictor for PyPredictor {
     fn idle(&self, wait: &mut (dyn FnMut() + Send)) {
         Python::attach(|py| py.detach(wait));
     }
+}
+
+/// Keeps an HTTP thread attached to Python for its whole life, the GIL released, so that each
+/// model call it makes does not create and destroy a thread state (see `run_dispatcher`).
+fn attached_for_life(body: &mut (dyn FnMut() + Send)) {
+    Python::attach(|py| py.detach(body));
 }
 
 fn config(
@@ -312,8 +318,9 @@ impl PyServer {
         config.validate().map_err(InvalidArgumentError::new_err)?;
         let table = Arc::clone(&table.inner);
         let loader = loader.map(|target| Arc::new(PyLoader { target }) as Arc<dyn ModelLoader>);
+        let attach: ThreadSetup = Arc::new(attached_for_life);
         let server = py
-            .detach(|| Server::start(table, loader, config))
+            .detach(|| Server::start(table, loader, config, Some(&attach)))
             .map_err(ServerStartError::new_err)?;
         Ok(Self {
             port: server.local_addr().port(),

@@ -62,16 +62,21 @@ pub async fn run(
     let mut outputs: Vec<Option<RowOutput>> = vec![None; rows.data.len()];
     let mut pending: Vec<usize> = (0..rows.data.len()).collect();
     for _ in 0..SWAP_RETRIES {
+        let requests = pending.iter().map(|&index| RowRequest {
+            data: rows.data[index].clone(),
+            shape: rows.shape.clone(),
+            priority: rows.priority,
+            timeout: rows.timeout,
+        });
+        let (submitted, queued) = model.batcher.enqueue(requests);
+        // The requests this thread has already received queue their rows meanwhile, so one
+        // model call, here if the model is free and quick, runs them all.
+        tokio::task::yield_now().await;
+        queued.run_here();
         let mut tickets = Vec::with_capacity(pending.len());
         let mut closed = Vec::new();
-        for &index in &pending {
-            let request = RowRequest {
-                data: rows.data[index].clone(),
-                shape: rows.shape.clone(),
-                priority: rows.priority,
-                timeout: rows.timeout,
-            };
-            match model.batcher.submit(request) {
+        for (&index, submitted) in pending.iter().zip(submitted) {
+            match submitted {
                 Ok(ticket) => tickets.push((index, ticket)),
                 Err(SubmitError::Closed) => closed.push(index),
                 Err(SubmitError::QueueFull { capacity }) => {

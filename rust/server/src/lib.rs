@@ -22,5 +22,5 @@ mod values;
 pub use config::ServerConfig;
 pub use routes::seed::describe;
 pub use routes::{router, OPENAPI};
-pub use serve::Server;
+pub use serve::{Server, ThreadSetup};
 pub use state::{AppState, LoadError, ModelLoader};

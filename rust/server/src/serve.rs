@@ -19,6 +19,11 @@ use crate::config::ServerConfig;
 use crate::routes::router;
 use crate::state::{AppState, ModelLoader};
 
+/// Runs an HTTP thread's whole life (`body`), so that bindings can set up per-thread state
+/// once rather than per request: models run on these threads (see
+/// [`aidot_core::serving::PendingRun::run_here`]), and a Python model needs a thread state.
+pub type ThreadSetup = Arc<dyn Fn(&mut (dyn FnMut() + Send)) + Send + Sync>;
+
 /// A running server. Dropping it stops it.
 pub struct Server {
     addr: SocketAddr,
@@ -40,6 +45,7 @@ impl Server {
         table: Arc<ModelTable>,
         loader: Option<Arc<dyn ModelLoader>>,
         config: ServerConfig,
+        thread_setup: Option<&ThreadSetup>,
     ) -> Result<Self, String> {
         config.validate()?;
         let listener = bind(&config)?;
@@ -63,9 +69,23 @@ impl Server {
                 .build()
                 .map_err(|err| format!("cannot start the HTTP runtime: {err}"))?;
             let (app, state, stopped) = (app.clone(), Arc::clone(&state), stopped.clone());
+            let setup = thread_setup.cloned();
             let thread = std::thread::Builder::new()
                 .name(format!("aidot-http-{index}"))
-                .spawn(move || runtime.block_on(accept_loop(listener, app, &state, stopped)))
+                .spawn(move || {
+                    let mut serve = Some(move || {
+                        runtime.block_on(accept_loop(listener, app, &state, stopped));
+                    });
+                    let mut body = || {
+                        if let Some(serve) = serve.take() {
+                            serve();
+                        }
+                    };
+                    match setup {
+                        Some(setup) => setup(&mut body),
+                        None => body(),
+                    }
+                })
                 .map_err(|err| format!("cannot start an HTTP thread: {err}"))?;
             threads.push(thread);
         }

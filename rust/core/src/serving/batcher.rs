@@ -1,18 +1,26 @@
-//! The request batcher: a bounded lock-free queue per model and one dispatcher thread that
-//! turns waiting rows into batches.
+//! The request batcher: a bounded lock-free queue per model, and whoever turns waiting rows
+//! into batches: the model's dispatcher thread, or a thread that queued rows itself.
 //!
-//! Whenever the model is free, the dispatcher takes what is waiting, up to the batch size limit.
+//! Whenever the model is free, the runner takes what is waiting, up to the batch size limit.
 //! With no `max_delay` (the default) it sends that at once, so a lone request is never held back
 //! and batches grow by themselves under load, from the rows that queued while the model was busy.
 //! With a `max_delay` it waits up to that long after the first row for more to arrive, but not
 //! once the batch is full or has reached a preferred size. Rows are copied into one contiguous
 //! buffer per batch, the model is called once, and each row's output goes back to its caller
 //! through a one-shot channel.
+//!
+//! Who runs a batch: one thread at a time holds the right to (`executing`). [`Batcher::submit`]
+//! hands rows to the dispatcher thread. [`Batcher::enqueue`] lets the caller run the batch
+//! itself ([`PendingRun::run_here`]) when the model is free and quick and other rows wait with
+//! its own: the server's HTTP threads queue the rows of every request they have read, then run
+//! them in one model call, which saves the two thread switches of a hand-off to the dispatcher
+//! and back. A lone row still goes to the dispatcher, which polls for a while after each batch
+//! and so answers the next lone row sooner than a thread waking from sleep would.
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
@@ -23,7 +31,8 @@ use super::metrics::{DispatchReason, ErrorKind, PerformanceMetrics};
 use super::tensor::{DataType, RowShape, Tensor};
 
 /// A model as the batcher calls it: one batch in, one output tensor out whose first dimension
-/// has a row per input row. Called from the model's dispatcher thread only.
+/// has a row per input row. Called once at a time, from the dispatcher thread or from a thread
+/// running the rows it queued (see [`PendingRun::run_here`]).
 pub trait Predictor: Send + Sync + 'static {
     /// Runs the model on `batch`; an `Err` fails every request in the batch with its message.
     fn predict(&self, batch: Tensor) -> Result<Tensor, String>;
@@ -207,11 +216,19 @@ struct Shared {
     depth: AtomicUsize,
     capacity: usize,
     sleeping: AtomicBool,
+    /// Set to ask the dispatcher thread to run the queue; it clears it when it wakes.
+    wanted: AtomicBool,
+    /// Whether some thread (the dispatcher, or a submitter running its rows itself) is running
+    /// batches. Whoever clears it looks at the queue again afterwards, so no row is stranded.
+    executing: AtomicBool,
     /// The dispatcher thread, to wake it.
     dispatcher: OnceLock<Thread>,
     closed: AtomicBool,
     exited: AtomicBool,
     limit: AtomicUsize,
+    /// How long the model's last call took, in nanoseconds (`u64::MAX` before the first):
+    /// submitters run only quick models.
+    last_compute_ns: AtomicU64,
 }
 
 impl Shared {
@@ -221,7 +238,9 @@ impl Shared {
         Some(entry)
     }
 
+    /// Asks the dispatcher thread to run the queue.
     fn wake(&self) {
+        self.wanted.store(true, Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
             self.unpark();
         }
@@ -231,6 +250,12 @@ impl Shared {
         if let Some(thread) = self.dispatcher.get() {
             thread.unpark();
         }
+    }
+
+    fn try_execute(&self) -> bool {
+        self.executing
+            .compare_exchange(false, true, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
     }
 
     /// Fails every queued row with `Closed`, once the dispatcher is gone.
@@ -244,10 +269,7 @@ impl Shared {
 /// A model's queue and dispatcher. Dropping it (or [`Batcher::close`]) lets the rows already
 /// queued finish, then stops the dispatcher.
 pub struct Batcher {
-    shared: Arc<Shared>,
-    dtype: DataType,
-    config: BatcherConfig,
-    metrics: Arc<PerformanceMetrics>,
+    executor: Arc<Executor>,
     dispatcher: Option<JoinHandle<()>>,
 }
 
@@ -267,47 +289,65 @@ impl Batcher {
             depth: AtomicUsize::new(0),
             capacity: config.queue_capacity,
             sleeping: AtomicBool::new(false),
+            wanted: AtomicBool::new(false),
+            executing: AtomicBool::new(false),
             dispatcher: OnceLock::new(),
             closed: AtomicBool::new(false),
             exited: AtomicBool::new(false),
             limit: AtomicUsize::new(config.max_batch_size),
+            // Unknown until the model has run once: the first batch goes to the dispatcher.
+            last_compute_ns: AtomicU64::new(u64::MAX),
         });
         metrics.set_max_batch_size(config.max_batch_size);
-        let dispatcher = Dispatcher {
+        let executor = Arc::new(Executor {
             shared: Arc::clone(&shared),
             predictor,
             dtype,
-            config: config.clone(),
-            metrics: Arc::clone(&metrics),
-            carried: VecDeque::new(),
-        };
+            config,
+            metrics,
+            carried: Mutex::new(VecDeque::new()),
+        });
+        let on_thread = Arc::clone(&executor);
         let handle = std::thread::Builder::new()
             .name(format!("aidot-batch-{name}"))
             .spawn(move || {
-                let predictor = Arc::clone(&dispatcher.predictor);
-                let mut dispatcher = Some(dispatcher);
-                predictor.run_dispatcher(&mut || {
-                    if let Some(dispatcher) = dispatcher.take() {
-                        dispatcher.run();
-                    }
-                });
+                let predictor = Arc::clone(&on_thread.predictor);
+                predictor.run_dispatcher(&mut || dispatch(&on_thread));
             })
             .map_err(|err| format!("cannot start the dispatcher thread: {err}"))?;
-        // Set before any row can be submitted; the dispatcher checks the queue before its first
+        // Set before any row can be submitted; the dispatcher checks for work before its first
         // sleep, so nothing is missed meanwhile.
         let _ = shared.dispatcher.set(handle.thread().clone());
         Ok(Self {
-            shared,
-            dtype,
-            config,
-            metrics,
+            executor,
             dispatcher: Some(handle),
         })
     }
 
-    /// Queues one row; its output arrives through the returned ticket.
+    /// Queues one row for the dispatcher thread; its output arrives through the returned ticket.
     pub fn submit(&self, request: RowRequest) -> Result<Ticket, SubmitError> {
-        let shared = &*self.shared;
+        let ticket = self.push(request)?;
+        self.executor.start(false);
+        Ok(ticket)
+    }
+
+    /// Queues `requests` without starting them: the returned [`PendingRun`] does, when the
+    /// caller is ready to wait ([`PendingRun::run_here`]) or when it is dropped. Lets a thread
+    /// queue the rows of every request it has received before one model call runs them all.
+    pub fn enqueue(
+        &self,
+        requests: impl IntoIterator<Item = RowRequest>,
+    ) -> (Vec<Result<Ticket, SubmitError>>, PendingRun) {
+        let tickets: Vec<_> = requests.into_iter().map(|r| self.push(r)).collect();
+        let queued = tickets.iter().any(Result::is_ok);
+        (
+            tickets,
+            PendingRun(queued.then(|| Arc::clone(&self.executor))),
+        )
+    }
+
+    fn push(&self, request: RowRequest) -> Result<Ticket, SubmitError> {
+        let shared = &*self.executor.shared;
         if shared.closed.load(Ordering::Acquire) {
             return Err(SubmitError::Closed);
         }
@@ -325,7 +365,7 @@ impl Batcher {
             enqueued,
             deadline: request
                 .timeout
-                .or(self.config.timeout)
+                .or(self.executor.config.timeout)
                 .map(|timeout| enqueued + timeout),
             reply,
         };
@@ -339,42 +379,36 @@ impl Batcher {
                 capacity: shared.capacity,
             });
         }
-        // The dispatcher sets `exited` before its last drain; seeing it here means the row may
-        // have missed that drain, so fail whatever is left rather than strand it.
-        if shared.exited.load(Ordering::SeqCst) {
-            shared.drain_closed();
-        } else {
-            shared.wake();
-        }
         Ok(Ticket(receiver))
     }
 
     /// Rows waiting in the queue.
     pub fn queue_depth(&self) -> usize {
-        self.shared.depth.load(Ordering::Acquire)
+        self.executor.shared.depth.load(Ordering::Acquire)
     }
 
     /// The batch size limit in force (below `max_batch_size` when adaptive batching cut it).
     pub fn current_limit(&self) -> usize {
-        self.shared.limit.load(Ordering::Relaxed)
+        self.executor.shared.limit.load(Ordering::Relaxed)
     }
 
     pub fn config(&self) -> &BatcherConfig {
-        &self.config
+        &self.executor.config
     }
 
     pub fn dtype(&self) -> DataType {
-        self.dtype
+        self.executor.dtype
     }
 
     pub fn metrics(&self) -> &Arc<PerformanceMetrics> {
-        &self.metrics
+        &self.executor.metrics
     }
 
     /// Refuses new rows; the dispatcher finishes the queued ones, then exits.
     pub fn close(&self) {
-        self.shared.closed.store(true, Ordering::Release);
-        self.shared.unpark();
+        let shared = &*self.executor.shared;
+        shared.closed.store(true, Ordering::Release);
+        shared.unpark();
     }
 
     /// Closes and waits until every queued row has been answered.
@@ -394,55 +428,166 @@ impl Drop for Batcher {
     }
 }
 
-struct Dispatcher {
+/// Rows queued by [`Batcher::enqueue`] that nobody has been asked to run yet.
+#[must_use = "dropping it hands the rows to the dispatcher thread; call run_here to run them"]
+pub struct PendingRun(Option<Arc<Executor>>);
+
+impl PendingRun {
+    /// Runs what is queued on this thread, when no batch is running, the model is quick (its
+    /// last call took under [`INLINE_LIMIT`]) and batches are never held back for company (no
+    /// `max_delay`); else leaves it to the thread that is running batches, or the dispatcher.
+    /// Running here saves the two thread switches of a hand-off to the dispatcher and back.
+    /// Blocks for the model calls it makes.
+    pub fn run_here(mut self) {
+        if let Some(executor) = self.0.take() {
+            executor.start(true);
+        }
+    }
+}
+
+impl Drop for PendingRun {
+    fn drop(&mut self) {
+        if let Some(executor) = self.0.take() {
+            executor.start(false);
+        }
+    }
+}
+
+/// A submitter runs batches itself only for a model whose last call took less than this, so a
+/// slow model (or one not run yet) does not hold up a thread serving other connections: the
+/// dispatcher runs it.
+pub const INLINE_LIMIT: Duration = Duration::from_millis(1);
+
+/// How long a submitter keeps running batches (its own first, then whatever else is queued)
+/// before it leaves the rest to the dispatcher thread and goes back to its own work.
+const INLINE_BUDGET: Duration = Duration::from_micros(500);
+
+/// What runs batches: the model, the batching rules and the rows carried over between
+/// batches. Either the dispatcher thread or a submitter runs it, one at a time (`executing`).
+struct Executor {
     shared: Arc<Shared>,
     predictor: Arc<dyn Predictor>,
     dtype: DataType,
     config: BatcherConfig,
     metrics: Arc<PerformanceMetrics>,
-    /// Rows taken from the queue that did not fit the last batch, served first.
-    carried: VecDeque<Entry>,
+    /// Rows taken from the queue that did not fit the last batch, served first. Locked only
+    /// by the holder of `executing`, so never contended.
+    carried: Mutex<VecDeque<Entry>>,
 }
 
-impl Dispatcher {
-    fn run(mut self) {
-        while let Some(first) = self.next_first() {
-            let (batch, reason) = self.collect(first);
-            self.execute(batch, reason);
+/// The dispatcher thread's loop: sleep until asked, run the queue dry, and at close run the
+/// rest, then fail anything that still arrives.
+fn dispatch(executor: &Executor) {
+    let shared = &*executor.shared;
+    loop {
+        let closing = executor.sleep_until_wanted();
+        if closing {
+            while !shared.try_execute() {
+                std::thread::yield_now();
+            }
+            executor.run_batches(None);
+            shared.exited.store(true, Ordering::SeqCst);
+            shared.drain_closed();
+            shared.executing.store(false, Ordering::SeqCst);
+            return;
         }
-        self.shared.exited.store(true, Ordering::SeqCst);
-        self.shared.drain_closed();
+        while shared.try_execute() {
+            executor.run_batches(None);
+            shared.executing.store(false, Ordering::SeqCst);
+            if shared.depth.load(Ordering::SeqCst) == 0 {
+                break;
+            }
+        }
+    }
+}
+
+impl Executor {
+    /// Sees that queued rows run: here (see [`PendingRun::run_here`]) when `here` allows it,
+    /// else by the thread running batches, or the dispatcher.
+    fn start(&self, here: bool) {
+        let shared = &*self.shared;
+        // The dispatcher sets `exited` before its last drain; seeing it here means the rows may
+        // have missed that drain, so fail whatever is left rather than strand it.
+        if shared.exited.load(Ordering::SeqCst) {
+            shared.drain_closed();
+        } else if here && self.runs_inline() && shared.depth.load(Ordering::SeqCst) > 1 {
+            self.run_inline();
+        } else if !shared.executing.load(Ordering::SeqCst) {
+            shared.wake();
+        }
+        // Else the thread running a batch looks at the queue again when it finishes.
     }
 
-    fn take(&mut self) -> Option<Entry> {
-        self.carried.pop_front().or_else(|| self.shared.pop())
+    fn runs_inline(&self) -> bool {
+        self.config.max_delay.is_zero()
+            && self.shared.last_compute_ns.load(Ordering::Relaxed)
+                < u64::try_from(INLINE_LIMIT.as_nanos()).unwrap_or(u64::MAX)
     }
 
-    /// The first live row of the next batch, sleeping while there is none; `None` once closed
-    /// and empty.
-    fn next_first(&mut self) -> Option<Entry> {
+    /// Runs queued batches on the calling thread for up to [`INLINE_BUDGET`], unless a batch
+    /// is already running (its thread will see the new rows); hands what is left to the
+    /// dispatcher thread.
+    fn run_inline(&self) {
+        let shared = &*self.shared;
+        if !shared.try_execute() {
+            return;
+        }
+        let left = self.run_batches(Some(Instant::now() + INLINE_BUDGET));
+        shared.executing.store(false, Ordering::SeqCst);
+        if left || shared.depth.load(Ordering::SeqCst) > 0 {
+            shared.wake();
+        }
+    }
+
+    /// Runs batches while rows are queued, until `until` if given; whether rows are left.
+    fn run_batches(&self, until: Option<Instant>) -> bool {
+        let mut carried = self.carried.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(first) = self.next_live(&mut carried) {
+            let (batch, reason) = self.collect(&mut carried, first);
+            self.execute(batch, reason);
+            if until.is_some_and(|until| Instant::now() >= until) {
+                return !carried.is_empty() || self.shared.depth.load(Ordering::SeqCst) > 0;
+            }
+        }
+        false
+    }
+
+    /// Sleeps until someone asks for the queue to be run or the batcher closes; whether it
+    /// closed.
+    fn sleep_until_wanted(&self) -> bool {
+        let shared = &*self.shared;
         loop {
-            while let Some(entry) = self.take() {
-                if let Some(entry) = self.live(entry) {
-                    return Some(entry);
-                }
+            if shared.wanted.swap(false, Ordering::SeqCst) {
+                return shared.closed.load(Ordering::Acquire);
             }
-            if self.shared.closed.load(Ordering::Acquire) {
-                return None;
+            if shared.closed.load(Ordering::Acquire) {
+                return true;
             }
-            let shared = &*self.shared;
             self.predictor.idle(&mut || {
                 if spin_until_work(shared) {
                     return;
                 }
                 shared.sleeping.store(true, Ordering::SeqCst);
-                if shared.depth.load(Ordering::SeqCst) == 0 && !shared.closed.load(Ordering::SeqCst)
-                {
+                if !shared.wanted.load(Ordering::SeqCst) && !shared.closed.load(Ordering::SeqCst) {
                     std::thread::park();
                 }
             });
-            self.shared.sleeping.store(false, Ordering::SeqCst);
+            shared.sleeping.store(false, Ordering::SeqCst);
         }
+    }
+
+    fn take(&self, carried: &mut VecDeque<Entry>) -> Option<Entry> {
+        carried.pop_front().or_else(|| self.shared.pop())
+    }
+
+    /// The next live row, if any is queued.
+    fn next_live(&self, carried: &mut VecDeque<Entry>) -> Option<Entry> {
+        while let Some(entry) = self.take(carried) {
+            if let Some(entry) = self.live(entry) {
+                return Some(entry);
+            }
+        }
+        None
     }
 
     /// `entry` unless its caller gave up or its deadline passed (then it is answered here).
@@ -462,20 +607,22 @@ impl Dispatcher {
     }
 
     /// Grows a batch from `first` by the batching rules.
-    fn collect(&mut self, first: Entry) -> (Vec<Entry>, DispatchReason) {
+    fn collect(&self, carried: &mut VecDeque<Entry>, first: Entry) -> (Vec<Entry>, DispatchReason) {
         let limit = self.shared.limit.load(Ordering::Relaxed);
         let deadline = first.enqueued + self.config.max_delay;
         let mut batch = Vec::with_capacity(limit);
         batch.push(first);
         loop {
             while batch.len() < limit {
-                let Some(entry) = self.take() else { break };
+                let Some(entry) = self.take(carried) else {
+                    break;
+                };
                 let Some(entry) = self.live(entry) else {
                     continue;
                 };
                 if entry.shape != batch[0].shape {
                     // Rows of another shape start the next batch.
-                    self.carried.push_front(entry);
+                    carried.push_front(entry);
                     return (batch, DispatchReason::QueueDrained);
                 }
                 batch.push(entry);
@@ -493,8 +640,9 @@ impl Dispatcher {
                 } else {
                     DispatchReason::DelayExpired
                 };
-                return self.cut_to_preferred(batch, reason);
+                return self.cut_to_preferred(carried, batch, reason);
             }
+            // Only the dispatcher thread gets here: submitters run only without a max_delay.
             self.shared.sleeping.store(true, Ordering::SeqCst);
             if self.shared.depth.load(Ordering::SeqCst) == 0 {
                 self.predictor.idle(&mut || {
@@ -508,7 +656,8 @@ impl Dispatcher {
     /// With preferred sizes, sends the largest preferred size that fits and keeps the rest for
     /// the next batch.
     fn cut_to_preferred(
-        &mut self,
+        &self,
+        carried: &mut VecDeque<Entry>,
         mut batch: Vec<Entry>,
         reason: DispatchReason,
     ) -> (Vec<Entry>, DispatchReason) {
@@ -522,7 +671,7 @@ impl Dispatcher {
         match best {
             Some(size) => {
                 for entry in batch.drain(size..).rev() {
-                    self.carried.push_front(entry);
+                    carried.push_front(entry);
                 }
                 (batch, DispatchReason::PreferredSize)
             }
@@ -557,6 +706,10 @@ impl Dispatcher {
             .unwrap_or_else(|panic| Err(format!("the model panicked: {}", panic_message(&panic))))
             .and_then(|output| checked_output(output, rows));
         let compute = started.elapsed();
+        self.shared.last_compute_ns.store(
+            u64::try_from(compute.as_nanos()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
         self.metrics.record_batch(rows, reason, compute);
         self.adapt(rows, compute);
 
@@ -614,7 +767,7 @@ fn spin_until_work(shared: &Shared) -> bool {
     let started = Instant::now();
     loop {
         for _ in 0..8 {
-            if shared.depth.load(Ordering::Acquire) > 0 || shared.closed.load(Ordering::Acquire) {
+            if shared.wanted.load(Ordering::Acquire) || shared.closed.load(Ordering::Acquire) {
                 return true;
             }
             std::hint::spin_loop();

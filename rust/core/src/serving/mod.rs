@@ -10,8 +10,8 @@ pub mod table;
 pub mod tensor;
 
 pub use batcher::{
-    Batcher, BatcherConfig, Predictor, Priority, RowError, RowOutput, RowRequest, SubmitError,
-    Ticket,
+    Batcher, BatcherConfig, PendingRun, Predictor, Priority, RowError, RowOutput, RowRequest,
+    SubmitError, Ticket, INLINE_LIMIT,
 };
 pub use histogram::{LatencyHistogram, LatencySummary};
 pub use metrics::{DispatchReason, ErrorKind, MetricsSnapshot, PerformanceMetrics};

@@ -8,7 +8,11 @@ struct Doubler {
     opened: Condvar,
     sizes: Mutex<Vec<usize>>,
     firsts: Mutex<Vec<f32>>,
+    /// The name of the thread that ran each batch.
+    threads: Mutex<Vec<String>>,
     fail_next: AtomicBool,
+    /// Milliseconds each batch takes.
+    pause_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Doubler {
@@ -26,7 +30,29 @@ impl Doubler {
     fn sizes(&self) -> Vec<usize> {
         self.sizes.lock().unwrap().clone()
     }
+
+    fn threads(&self) -> Vec<String> {
+        self.threads.lock().unwrap().clone()
+    }
 }
+
+fn this_thread() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Waits until no thread is running batches (the dispatcher finishes its loop a moment after
+/// the last reply).
+fn until_idle(batcher: &Batcher) {
+    while batcher.executor.shared.executing.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+}
+
+/// The dispatcher thread of a batcher made by [`start`].
+const DISPATCHER: &str = "aidot-batch-test";
 
 impl Predictor for Doubler {
     fn predict(&self, batch: Tensor) -> Result<Tensor, String> {
@@ -35,7 +61,9 @@ impl Predictor for Doubler {
             shut = self.opened.wait(shut).unwrap();
         }
         drop(shut);
+        std::thread::sleep(Duration::from_millis(self.pause_ms.load(Ordering::SeqCst)));
         self.sizes.lock().unwrap().push(batch.shape[0]);
+        self.threads.lock().unwrap().push(this_thread());
         let first = f32::from_le_bytes(batch.data[..4].try_into().unwrap());
         self.firsts.lock().unwrap().push(first);
         if self.fail_next.swap(false, Ordering::SeqCst) {
@@ -359,6 +387,138 @@ fn many_threads_get_their_own_rows_back() {
         }
     });
     assert_eq!(batcher.metrics().snapshot(0).queue_wait.count, 4000);
+}
+
+#[test]
+fn many_threads_running_their_own_rows_get_them_back() {
+    let batcher = Arc::new(start(
+        Arc::new(Doubler::default()),
+        BatcherConfig {
+            max_batch_size: 16,
+            ..BatcherConfig::default()
+        },
+    ));
+    std::thread::scope(|scope| {
+        for thread in 0..8 {
+            let batcher = Arc::clone(&batcher);
+            scope.spawn(move || {
+                for i in 0..300 {
+                    let value = (thread * 1000 + i) as f32;
+                    let (tickets, queued) =
+                        batcher.enqueue([row(&[value]), row(&[-value]), row(&[value + 0.5])]);
+                    // Every third time the rows are left to the dispatcher.
+                    if i % 3 == 0 {
+                        drop(queued);
+                    } else {
+                        queued.run_here();
+                    }
+                    let outputs: Vec<_> = tickets
+                        .into_iter()
+                        .map(|ticket| floats(&ticket.unwrap().wait().unwrap()))
+                        .collect();
+                    assert_eq!(
+                        outputs,
+                        vec![
+                            vec![2.0 * value],
+                            vec![-2.0 * value],
+                            vec![2.0 * value + 1.0]
+                        ]
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(batcher.metrics().snapshot(0).queue_wait.count, 7200);
+}
+
+#[test]
+fn rows_queued_together_run_on_the_calling_thread_when_the_model_is_free() {
+    let doubler = Arc::new(Doubler::default());
+    let batcher = start(doubler.clone(), BatcherConfig::default());
+    // Once the model has run (on the dispatcher) and proved quick.
+    batcher.submit(row(&[0.0])).unwrap().wait().unwrap();
+    until_idle(&batcher);
+    let (tickets, queued) = batcher.enqueue((1..=3).map(|i| row(&[i as f32])));
+    queued.run_here();
+    assert_eq!(doubler.threads(), vec![DISPATCHER.into(), this_thread()]);
+    assert_eq!(doubler.sizes(), vec![1, 3]);
+    for (i, ticket) in tickets.into_iter().enumerate() {
+        assert_eq!(
+            floats(&ticket.unwrap().wait().unwrap()),
+            vec![2.0 * (i + 1) as f32]
+        );
+    }
+}
+
+#[test]
+fn a_lone_row_and_rows_left_unrun_go_to_the_dispatcher_thread() {
+    let doubler = Arc::new(Doubler::default());
+    let batcher = start(doubler.clone(), BatcherConfig::default());
+    // A lone row: the dispatcher, which polls for a while after each batch, answers the next
+    // one sooner than a thread waking from sleep would.
+    let (mut tickets, queued) = batcher.enqueue([row(&[1.0])]);
+    queued.run_here();
+    tickets.pop().unwrap().unwrap().wait().unwrap();
+    // Dropped without `run_here` (the caller gave up, say): the rows still run.
+    let (tickets, queued) = batcher.enqueue([row(&[2.0]), row(&[3.0])]);
+    drop(queued);
+    for ticket in tickets {
+        ticket.unwrap().wait().unwrap();
+    }
+    assert_eq!(doubler.threads(), vec![DISPATCHER, DISPATCHER]);
+}
+
+#[test]
+fn run_here_leaves_rows_to_a_batch_running_elsewhere_without_waiting_for_it() {
+    let doubler = Doubler::closed_gate();
+    let batcher = start(doubler.clone(), BatcherConfig::default());
+    let first = occupy(&batcher);
+    let (tickets, queued) = batcher.enqueue([row(&[1.0]), row(&[2.0])]);
+    // Returns at once although the model is held shut: the dispatcher runs the rows next.
+    queued.run_here();
+    assert_eq!(batcher.queue_depth(), 2);
+    doubler.open();
+    first.wait().unwrap();
+    for ticket in tickets {
+        ticket.unwrap().wait().unwrap();
+    }
+    assert_eq!(doubler.threads(), vec![DISPATCHER, DISPATCHER]);
+    assert_eq!(doubler.sizes(), vec![1, 2]);
+}
+
+#[test]
+fn slow_models_and_batches_that_wait_for_company_run_on_the_dispatcher_thread() {
+    let run = |batcher: &Batcher| {
+        until_idle(batcher);
+        let (tickets, queued) = batcher.enqueue([row(&[1.0]), row(&[2.0])]);
+        queued.run_here();
+        for ticket in tickets {
+            ticket.unwrap().wait().unwrap();
+        }
+    };
+    // A model not run yet, then one that took 2 ms, and the same model once quick again.
+    let model = Arc::new(Doubler::default());
+    let batcher = start(model.clone(), BatcherConfig::default());
+    model.pause_ms.store(2, Ordering::SeqCst);
+    run(&batcher);
+    model.pause_ms.store(0, Ordering::SeqCst);
+    run(&batcher);
+    run(&batcher);
+    assert_eq!(
+        model.threads(),
+        vec![DISPATCHER.into(), DISPATCHER.into(), this_thread()]
+    );
+
+    let doubler = Arc::new(Doubler::default());
+    let delayed = start(
+        doubler.clone(),
+        BatcherConfig {
+            max_delay: Duration::from_millis(1),
+            ..BatcherConfig::default()
+        },
+    );
+    run(&delayed);
+    assert_eq!(doubler.threads(), vec![DISPATCHER]);
 }
 
 struct Slow;
