@@ -146,31 +146,34 @@ fn batcher_throughput(c: &mut Criterion) {
     });
     // The server's path: each producer queues its rows in one call and runs them itself when
     // no batch is running.
-    group.bench_function("aidot Batcher, no-op model, 2 producers running their rows", |b| {
-        b.iter(|| {
-            std::thread::scope(|scope| {
-                for _ in 0..PRODUCERS {
-                    let batcher = Arc::clone(&batcher);
-                    let shape = shape.clone();
-                    scope.spawn(move || {
-                        for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
-                            let (tickets, queued) =
-                                batcher.enqueue((0..IN_FLIGHT).map(|_| RowRequest {
-                                    data: vec![0; 32],
-                                    shape: shape.clone(),
-                                    priority: Priority::Normal,
-                                    timeout: None,
-                                }));
-                            queued.run_here();
-                            for ticket in tickets {
-                                ticket.unwrap().wait().unwrap();
+    group.bench_function(
+        "aidot Batcher, no-op model, 2 producers running their rows",
+        |b| {
+            b.iter(|| {
+                std::thread::scope(|scope| {
+                    for _ in 0..PRODUCERS {
+                        let batcher = Arc::clone(&batcher);
+                        let shape = shape.clone();
+                        scope.spawn(move || {
+                            for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
+                                let (tickets, queued) =
+                                    batcher.enqueue((0..IN_FLIGHT).map(|_| RowRequest {
+                                        data: vec![0; 32],
+                                        shape: shape.clone(),
+                                        priority: Priority::Normal,
+                                        timeout: None,
+                                    }));
+                                queued.run_here();
+                                for ticket in tickets {
+                                    ticket.unwrap().wait().unwrap();
+                                }
                             }
-                        }
-                    });
-                }
+                        });
+                    }
+                });
             });
-        });
-    });
+        },
+    );
     group.bench_function("baseline: mpsc round trip per row, 2 producers", |b| {
         let (to_worker, requests) =
             std::sync::mpsc::channel::<(Vec<u8>, std::sync::mpsc::Sender<Vec<u8>>)>();
