@@ -93,6 +93,46 @@ const ROWS_PER_PRODUCER: usize = 20_000;
 const PRODUCERS: usize = 2;
 const IN_FLIGHT: usize = 256;
 
+fn row_request() -> RowRequest {
+    RowRequest {
+        data: vec![0; 32],
+        shape: RowShape::from_slice(&[8]),
+        priority: Priority::Normal,
+        timeout: None,
+    }
+}
+
+/// Runs `produce` on [`PRODUCERS`] threads at once.
+fn from_producers(batcher: &Batcher, produce: fn(&Batcher)) {
+    std::thread::scope(|scope| {
+        for _ in 0..PRODUCERS {
+            scope.spawn(|| produce(batcher));
+        }
+    });
+}
+
+/// Submits rows to the dispatcher, [`IN_FLIGHT`] at a time.
+fn submit_rows(batcher: &Batcher) {
+    let mut pending = Vec::with_capacity(IN_FLIGHT);
+    for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
+        pending.extend((0..IN_FLIGHT).map(|_| batcher.submit(row_request()).unwrap()));
+        for ticket in pending.drain(..) {
+            ticket.wait().unwrap();
+        }
+    }
+}
+
+/// Queues rows [`IN_FLIGHT`] at a time and runs them on this thread when no batch is running.
+fn run_rows(batcher: &Batcher) {
+    for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
+        let (tickets, queued) = batcher.enqueue((0..IN_FLIGHT).map(|_| row_request()));
+        queued.run_here();
+        for ticket in tickets {
+            ticket.unwrap().wait().unwrap();
+        }
+    }
+}
+
 fn batcher_throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("batcher_rows");
     group.throughput(Throughput::Elements((ROWS_PER_PRODUCER * PRODUCERS) as u64));
@@ -113,66 +153,14 @@ fn batcher_throughput(c: &mut Criterion) {
         )
         .unwrap(),
     );
-    let shape = RowShape::from_slice(&[8]);
     group.bench_function("aidot Batcher, no-op model, 2 producers", |b| {
-        b.iter(|| {
-            std::thread::scope(|scope| {
-                for _ in 0..PRODUCERS {
-                    let batcher = Arc::clone(&batcher);
-                    let shape = shape.clone();
-                    scope.spawn(move || {
-                        let mut pending = Vec::with_capacity(IN_FLIGHT);
-                        for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
-                            for _ in 0..IN_FLIGHT {
-                                pending.push(
-                                    batcher
-                                        .submit(RowRequest {
-                                            data: vec![0; 32],
-                                            shape: shape.clone(),
-                                            priority: Priority::Normal,
-                                            timeout: None,
-                                        })
-                                        .unwrap(),
-                                );
-                            }
-                            for ticket in pending.drain(..) {
-                                ticket.wait().unwrap();
-                            }
-                        }
-                    });
-                }
-            });
-        });
+        b.iter(|| from_producers(&batcher, submit_rows));
     });
     // The server's path: each producer queues its rows in one call and runs them itself when
     // no batch is running.
     group.bench_function(
         "aidot Batcher, no-op model, 2 producers running their rows",
-        |b| {
-            b.iter(|| {
-                std::thread::scope(|scope| {
-                    for _ in 0..PRODUCERS {
-                        let batcher = Arc::clone(&batcher);
-                        let shape = shape.clone();
-                        scope.spawn(move || {
-                            for _ in 0..ROWS_PER_PRODUCER / IN_FLIGHT {
-                                let (tickets, queued) =
-                                    batcher.enqueue((0..IN_FLIGHT).map(|_| RowRequest {
-                                        data: vec![0; 32],
-                                        shape: shape.clone(),
-                                        priority: Priority::Normal,
-                                        timeout: None,
-                                    }));
-                                queued.run_here();
-                                for ticket in tickets {
-                                    ticket.unwrap().wait().unwrap();
-                                }
-                            }
-                        });
-                    }
-                });
-            });
-        },
+        |b| b.iter(|| from_producers(&batcher, run_rows)),
     );
     group.bench_function("baseline: mpsc round trip per row, 2 producers", |b| {
         let (to_worker, requests) =
