@@ -361,74 +361,67 @@ fn closing_finishes_queued_rows_and_refuses_new_ones() {
     batcher.shutdown();
 }
 
-#[test]
-fn many_threads_get_their_own_rows_back() {
-    let batcher = Arc::new(start(
+/// Calls `call(batcher, round, value)` from 8 threads at once, `rounds` times each, with a
+/// value unique to the thread and round; returns how many rows the batcher ran.
+fn from_eight_threads(rounds: usize, call: impl Fn(&Batcher, usize, f32) + Sync) -> u64 {
+    let batcher = start(
         Arc::new(Doubler::default()),
         BatcherConfig {
             max_batch_size: 16,
             ..BatcherConfig::default()
         },
-    ));
+    );
     std::thread::scope(|scope| {
         for thread in 0..8 {
-            let batcher = Arc::clone(&batcher);
+            let (batcher, call) = (&batcher, &call);
             scope.spawn(move || {
-                for i in 0..500 {
-                    let value = (thread * 1000 + i) as f32;
-                    let output = batcher
-                        .submit(row(&[value, -value]))
-                        .unwrap()
-                        .wait()
-                        .unwrap();
-                    assert_eq!(floats(&output), vec![2.0 * value, -2.0 * value]);
+                for i in 0..rounds {
+                    call(batcher, i, (thread * 1000 + i) as f32);
                 }
             });
         }
     });
-    assert_eq!(batcher.metrics().snapshot(0).queue_wait.count, 4000);
+    batcher.metrics().snapshot(0).queue_wait.count
+}
+
+#[test]
+fn many_threads_get_their_own_rows_back() {
+    let rows = from_eight_threads(500, |batcher, _, value| {
+        let output = batcher
+            .submit(row(&[value, -value]))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!(floats(&output), vec![2.0 * value, -2.0 * value]);
+    });
+    assert_eq!(rows, 4000);
 }
 
 #[test]
 fn many_threads_running_their_own_rows_get_them_back() {
-    let batcher = Arc::new(start(
-        Arc::new(Doubler::default()),
-        BatcherConfig {
-            max_batch_size: 16,
-            ..BatcherConfig::default()
-        },
-    ));
-    std::thread::scope(|scope| {
-        for thread in 0..8 {
-            let batcher = Arc::clone(&batcher);
-            scope.spawn(move || {
-                for i in 0..300 {
-                    let value = (thread * 1000 + i) as f32;
-                    let (tickets, queued) =
-                        batcher.enqueue([row(&[value]), row(&[-value]), row(&[value + 0.5])]);
-                    // Every third time the rows are left to the dispatcher.
-                    if i % 3 == 0 {
-                        drop(queued);
-                    } else {
-                        queued.run_here();
-                    }
-                    let outputs: Vec<_> = tickets
-                        .into_iter()
-                        .map(|ticket| floats(&ticket.unwrap().wait().unwrap()))
-                        .collect();
-                    assert_eq!(
-                        outputs,
-                        vec![
-                            vec![2.0 * value],
-                            vec![-2.0 * value],
-                            vec![2.0 * value + 1.0]
-                        ]
-                    );
-                }
-            });
+    let rows = from_eight_threads(300, |batcher, round, value| {
+        let (tickets, queued) =
+            batcher.enqueue([row(&[value]), row(&[-value]), row(&[value + 0.5])]);
+        // Every third time the rows are left to the dispatcher.
+        if round % 3 == 0 {
+            drop(queued);
+        } else {
+            queued.run_here();
         }
+        let outputs: Vec<_> = tickets
+            .into_iter()
+            .map(|ticket| floats(&ticket.unwrap().wait().unwrap()))
+            .collect();
+        assert_eq!(
+            outputs,
+            vec![
+                vec![2.0 * value],
+                vec![-2.0 * value],
+                vec![2.0 * value + 1.0]
+            ]
+        );
     });
-    assert_eq!(batcher.metrics().snapshot(0).queue_wait.count, 7200);
+    assert_eq!(rows, 7200);
 }
 
 #[test]
