@@ -3,6 +3,9 @@ the management routes that load and unload through it."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -106,6 +109,72 @@ def test_hot_swap_under_load_fails_no_request(workspace: Workspace) -> None:
     assert failures == []
     assert offsets == {0.0, 1.0, 2.0, 3.0, 4.0, 5.0}
     repository.close()
+
+
+SWAPS_UNDER_LOAD = textwrap.dedent(
+    """
+    import json, threading, time, urllib.request
+    import numpy as np
+    from aidot.serving import ModelRepository, serve
+
+    class Scale:
+        signature = {
+            "inputs": [{"name": "x", "dtype": "<f4", "shape": [-1, 4]}],
+            "outputs": [{"name": "y", "dtype": "<f4", "shape": [-1, 4]}],
+        }
+        def __init__(self, k):
+            self.k = np.float32(k)
+        def predict(self, batch):
+            return batch * self.k
+
+    repository = ModelRepository()
+    repository.load("m", Scale(1))
+    server = serve(repository)
+    body = json.dumps({"features": [[1, 2, 3, 4], [4, 3, 2, 1]]}).encode()
+    stop, answered, failures = threading.Event(), [0], []
+
+    def hammer():
+        url = server.url + "/api/inference/predict/m"
+        while not stop.is_set():
+            request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=30) as reply:
+                    reply.read()
+                answered[0] += 1
+            except Exception as exc:
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for k in range(2, 102):
+        repository.load("m", Scale(k))
+        time.sleep(0.002)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    server.stop()
+    repository.close()
+    assert not failures, failures[:3]
+    print(answered[0])
+    """
+)
+
+
+def test_many_hot_swaps_while_http_threads_run_batches_neither_hang_nor_fail() -> None:
+    """Two-row requests from 8 clients run on the HTTP threads while the model is replaced 100
+    times: each swap closes a model whose dispatcher waits for a batch an HTTP thread is running
+    (it once held the GIL meanwhile, and both waited forever). In a subprocess, so a hang fails
+    the test instead of the suite."""
+    result = subprocess.run(
+        [sys.executable, "-c", SWAPS_UNDER_LOAD],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 0
 
 
 def test_follow_swaps_when_the_stage_moves(

@@ -39,14 +39,10 @@ pub trait Predictor: Send + Sync + 'static {
 
     /// Runs the whole dispatcher loop, `body`, on the dispatcher thread. Bindings wrap it to
     /// set up per-thread state once (a Python thread state, say) rather than once per batch.
-    fn run_dispatcher(&self, body: &mut dyn FnMut()) {
+    /// The model's runtime must stay free while `body` runs between calls (the GIL released):
+    /// another thread may be running a batch, and the dispatcher waits for it at close.
+    fn run_dispatcher(&self, body: &mut (dyn FnMut() + Send)) {
         body();
-    }
-
-    /// Runs `wait` (the dispatcher sleeping until rows arrive) so that the model's runtime is
-    /// free meanwhile: bindings release the GIL here.
-    fn idle(&self, wait: &mut (dyn FnMut() + Send)) {
-        wait();
     }
 }
 
@@ -563,16 +559,13 @@ impl Executor {
             if shared.closed.load(Ordering::Acquire) {
                 return true;
             }
-            self.predictor.idle(&mut || {
-                if spin_until_work(shared) {
-                    return;
-                }
+            if !spin_until_work(shared) {
                 shared.sleeping.store(true, Ordering::SeqCst);
                 if !shared.wanted.load(Ordering::SeqCst) && !shared.closed.load(Ordering::SeqCst) {
                     std::thread::park();
                 }
-            });
-            shared.sleeping.store(false, Ordering::SeqCst);
+                shared.sleeping.store(false, Ordering::SeqCst);
+            }
         }
     }
 
@@ -645,9 +638,7 @@ impl Executor {
             // Only the dispatcher thread gets here: submitters run only without a max_delay.
             self.shared.sleeping.store(true, Ordering::SeqCst);
             if self.shared.depth.load(Ordering::SeqCst) == 0 {
-                self.predictor.idle(&mut || {
-                    std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
-                });
+                std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
             }
             self.shared.sleeping.store(false, Ordering::SeqCst);
         }
