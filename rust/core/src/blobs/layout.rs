@@ -79,8 +79,9 @@ impl Layout {
                 });
             }
             // Our own folders without the marker mean another process is creating the store
-            // right now; creation is idempotent, so join in.
-            let known = ["objects", "manifests", "chunks", "packs"];
+            // right now; creation is idempotent, so join in. The marker itself may have
+            // appeared since it was read above: that process has just finished.
+            let known = ["objects", "manifests", "chunks", "packs", MARKER];
             for entry in fs::read_dir(root).at("list", root)? {
                 let name = entry.at("list", root)?.file_name();
                 let creating_marker = name.to_string_lossy().starts_with(".tmp");
