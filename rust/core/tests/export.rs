@@ -4,9 +4,26 @@ mod common;
 
 use std::fs;
 
-use aidot_core::blobs::{BlobStore, ExportMethod, Progress};
+use std::path::Path;
+
+use aidot_core::blobs::{BlobStore, Digest, ExportMethod, Progress};
 use aidot_core::Error;
 use common::*;
+
+/// `export_many` of one blob to `dest`, copying (no link).
+fn export_one(
+    store: &BlobStore,
+    digest: Digest,
+    dest: &Path,
+    verify: bool,
+) -> aidot_core::Result<Vec<ExportMethod>> {
+    store.export_many(
+        &[(digest, dest.to_path_buf(), None)],
+        false,
+        verify,
+        &Progress::default(),
+    )
+}
 
 #[test]
 fn export_copies_or_links_atomically() {
@@ -76,12 +93,7 @@ fn export_many_refuses_a_damaged_chunk_and_leaves_no_file() {
     let digest = store.put_bytes(&data).unwrap().digest;
     flip_first_byte(&first_chunk(dir.path()));
     let dest = dir.path().join("out.bin");
-    let result = store.export_many(
-        &[(digest, dest.clone(), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
+    let result = export_one(&store, digest, &dest, true);
     assert!(matches!(result, Err(Error::Corrupt { .. })), "{result:?}");
     assert!(!dest.exists());
 }
@@ -114,22 +126,10 @@ fn export_many_without_verify_trusts_the_store() {
     let damaged = fs::read(&victim).unwrap();
     assert_ne!(damaged, whole);
     let trusted = dir.path().join("trusted.bin");
-    store
-        .export_many(
-            &[(whole_digest, trusted.clone(), None)],
-            false,
-            false,
-            &Progress::default(),
-        )
-        .unwrap();
+    export_one(&store, whole_digest, &trusted, false).unwrap();
     assert_eq!(fs::read(&trusted).unwrap(), damaged);
     let checked = dir.path().join("checked.bin");
-    let refused = store.export_many(
-        &[(whole_digest, checked.clone(), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
+    let refused = export_one(&store, whole_digest, &checked, true);
     assert!(matches!(refused, Err(Error::Corrupt { .. })), "{refused:?}");
     assert!(!checked.exists());
 }
@@ -144,12 +144,7 @@ fn export_many_refuses_a_truncated_chunk_and_leaves_no_file() {
     fs::remove_file(&victim).unwrap();
     fs::write(&victim, &bytes[..bytes.len() / 2]).unwrap();
     let dest = dir.path().join("out.bin");
-    let result = store.export_many(
-        &[(digest, dest.clone(), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
+    let result = export_one(&store, digest, &dest, true);
     match result {
         Err(Error::Corrupt { detail, .. }) => assert!(detail.contains("shorter"), "{detail}"),
         other => panic!("expected a corrupt blob, got {other:?}"),
@@ -182,12 +177,7 @@ fn export_many_reads_packs_rewritten_by_another_handle() {
         );
     }
     // The blob that is gone is reported as such, not as damage.
-    let gone = other.export_many(
-        &[(digests[0], out.join("gone"), None)],
-        false,
-        true,
-        &Progress::default(),
-    );
+    let gone = export_one(&other, digests[0], &out.join("gone"), true);
     assert!(matches!(gone, Err(Error::BlobNotFound { .. })), "{gone:?}");
     assert!(!out.join("gone").exists());
 }
