@@ -1,4 +1,5 @@
 use super::*;
+use crate::serving::metrics::{DispatchReason, ErrorKind};
 use std::sync::{Condvar, Mutex};
 
 /// Doubles float32 rows; can be held shut to let rows pile up, and records batch sizes.
