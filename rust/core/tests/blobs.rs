@@ -84,6 +84,54 @@ fn putting_the_same_content_again_writes_nothing() {
     assert_eq!(temp_files(&store), 0);
 }
 
+/// Drops the clean cached pages of every file under `dir`, as if the store had gone cold.
+fn evict_from_page_cache(dir: &std::path::Path) {
+    use std::os::fd::AsRawFd;
+    for path in walk(dir) {
+        let file = fs::File::open(&path).unwrap();
+        // SAFETY: the descriptor is open; the call only drops clean cached pages.
+        let status =
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(status, 0);
+    }
+}
+
+#[test]
+fn large_and_small_files_in_one_batch_report_in_order_and_read_back_cold() {
+    // The default chunking: chunks of about 1 MiB, written past the page cache.
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path().join("blobs")).unwrap();
+    let sizes = [9 << 20, 100, (6 << 20) + 7, 5000, 0, 5 << 20];
+    let contents: Vec<Vec<u8>> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| noise(len, i as u64))
+        .collect();
+    let paths: Vec<PathBuf> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, data)| write(dir.path(), &format!("f{i}"), data))
+        .collect();
+    let reports = store.put_files(&paths, &Progress::default()).unwrap();
+    for (report, data) in reports.iter().zip(&contents) {
+        assert_eq!(report.digest.to_hex(), blake3::hash(data).to_hex().as_str());
+        assert_eq!(report.size, data.len() as u64);
+        assert!(report.bytes_written >= report.size);
+    }
+    assert!(reports[0].chunks > 3 && reports[2].chunks > 3);
+    evict_from_page_cache(store.root());
+    for (i, (report, data)) in reports.iter().zip(&contents).enumerate() {
+        assert_eq!(store.get_bytes(&report.digest).unwrap(), *data);
+        let out = dir.path().join(format!("out{i}"));
+        store.export(&report.digest, &out, false).unwrap();
+        assert_eq!(fs::read(&out).unwrap(), *data);
+    }
+    let again = store.put_files(&paths, &Progress::default()).unwrap();
+    assert!(again.iter().all(|r| r.bytes_written == 0));
+    assert_eq!(again[0].chunks, reports[0].chunks);
+    assert_eq!(temp_files(&store), 0);
+}
+
 #[test]
 fn a_batch_with_a_bad_path_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,6 +12,8 @@
 //! content already stored refreshes.
 
 mod digest;
+#[cfg(target_os = "linux")]
+mod direct;
 mod layout;
 mod maintenance;
 mod manifest;

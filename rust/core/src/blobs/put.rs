@@ -103,22 +103,40 @@ impl BlobStore {
             self.refresh_packs()?;
             writer = writer.with_packs(&self.packs);
         }
-        let reports = io_pool().install(|| {
-            paths
-                .par_iter()
-                .zip(sizes.par_iter())
-                .map(|(path, &size)| {
-                    if progress.is_cancelled() {
-                        return Err(Error::Cancelled);
-                    }
-                    let report = self.put_path(path, size, &writer, progress)?;
-                    progress.files_done.fetch_add(1, Ordering::Relaxed);
-                    Ok(report)
-                })
-                .collect::<Result<Vec<_>>>()
-        })?;
+        let put_one = |index: usize| -> Result<(usize, PutReport)> {
+            if progress.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let report = self.put_path(&paths[index], sizes[index], &writer, progress)?;
+            progress.files_done.fetch_add(1, Ordering::Relaxed);
+            Ok((index, report))
+        };
+        let large = |index: &usize| sizes[*index] > self.chunking.threshold;
+        let (small, large) = io_pool().install(|| {
+            // Small files in parallel. Large files one at a time, each cut on one thread while
+            // the others hash and write its chunks: cutting them all at once would keep every
+            // thread cutting while the disk waits.
+            rayon::join(
+                || {
+                    (0..paths.len())
+                        .into_par_iter()
+                        .filter(|i| !large(i))
+                        .map(put_one)
+                        .collect::<Result<Vec<_>>>()
+                },
+                || {
+                    (0..paths.len())
+                        .filter(large)
+                        .map(put_one)
+                        .collect::<Result<Vec<_>>>()
+                },
+            )
+        });
+        let mut reports = small?;
+        reports.extend(large?);
+        reports.sort_unstable_by_key(|(index, _)| *index);
         writer.commit()?;
-        Ok(reports)
+        Ok(reports.into_iter().map(|(_, report)| report).collect())
     }
 
     /// Stores one file whose size was `size` when listed (it may change; what is read counts).
@@ -188,37 +206,37 @@ impl BlobStore {
 
     /// Stores content above the chunking threshold that is in memory (or mapped).
     ///
-    /// The full digest comes first, hashed on every core: when the content is already stored
-    /// that is the whole cost (a 2 GiB re-put is one parallel hash). Otherwise this thread cuts
-    /// chunks while the rest of the pool hashes and writes them.
+    /// Content that is already stored costs one hash on every core (a 2 GiB re-put is one
+    /// parallel hash); whether it may be stored shows in its first chunk. New content is
+    /// hashed whole while this thread cuts chunks and the rest of the pool hashes and writes
+    /// them, so the disk is busy from the first chunk on.
     fn put_chunked(
         &self,
         data: &[u8],
         writer: &Writer<'_>,
         progress: &Progress,
     ) -> Result<PutReport> {
-        let size = data.len() as u64;
-        let digest = Digest::from(blake3::Hasher::new().update_rayon(data).finalize());
-        if exists_and_touch(&self.layout.path(Kind::Manifest, &digest)) {
-            progress.add_bytes(size);
-            let chunks = match self.locate(&digest)? {
-                super::read::Located::Chunked(m) => {
-                    u32::try_from(m.chunks.len()).unwrap_or(u32::MAX)
-                }
-                super::read::Located::Whole { .. } | super::read::Located::Packed(_) => 1,
-            };
-            return Ok(PutReport {
-                digest,
-                size,
-                bytes_written: 0,
-                chunks,
-            });
-        }
+        let known = if self.first_chunk_stored(data) {
+            let digest = Digest::from(blake3::Hasher::new().update_rayon(data).finalize());
+            if let Some(report) = self.already_stored(digest, data.len() as u64, progress)? {
+                return Ok(report);
+            }
+            Some(digest)
+        } else {
+            None
+        };
+        let whole: std::sync::OnceLock<Digest> = std::sync::OnceLock::new();
         let c = self.chunking;
         let written: Mutex<Vec<(usize, ChunkRef, u64)>> = Mutex::new(Vec::new());
         let failure: Mutex<Option<Error>> = Mutex::new(None);
         let failed = AtomicBool::new(false);
         rayon::scope(|scope| {
+            if known.is_none() {
+                let whole = &whole;
+                scope.spawn(move |_| {
+                    let _ = whole.set(blake3::Hasher::new().update_rayon(data).finalize().into());
+                });
+            }
             for (index, chunk) in FastCDC::new(data, c.min_size, c.avg_size, c.max_size).enumerate()
             {
                 if failed.load(Ordering::Relaxed) {
@@ -261,7 +279,46 @@ impl BlobStore {
             .into_iter()
             .map(|(_, chunk_ref, _)| chunk_ref)
             .collect();
+        let digest = known
+            .or_else(|| whole.into_inner())
+            .expect("the whole-content hash ran in the scope");
         self.put_manifest(digest, refs, bytes_written, writer)
+    }
+
+    /// Whether the first chunk `data` would be cut into is stored: cheap (one chunk's hash),
+    /// and false for almost all new content.
+    fn first_chunk_stored(&self, data: &[u8]) -> bool {
+        let c = self.chunking;
+        FastCDC::new(data, c.min_size, c.avg_size, c.max_size)
+            .next()
+            .is_some_and(|chunk| {
+                let first = &data[chunk.offset..chunk.offset + chunk.length];
+                self.layout.path(Kind::Chunk, &Digest::of(first)).exists()
+            })
+    }
+
+    /// The report for content whose manifest is stored under `digest`, whose time is then
+    /// refreshed (see `exists_and_touch`); `None` when it is not stored.
+    fn already_stored(
+        &self,
+        digest: Digest,
+        size: u64,
+        progress: &Progress,
+    ) -> Result<Option<PutReport>> {
+        if !exists_and_touch(&self.layout.path(Kind::Manifest, &digest)) {
+            return Ok(None);
+        }
+        progress.add_bytes(size);
+        let chunks = match self.locate(&digest)? {
+            super::read::Located::Chunked(m) => u32::try_from(m.chunks.len()).unwrap_or(u32::MAX),
+            super::read::Located::Whole { .. } | super::read::Located::Packed(_) => 1,
+        };
+        Ok(Some(PutReport {
+            digest,
+            size,
+            bytes_written: 0,
+            chunks,
+        }))
     }
 
     /// Chunks a stream, for files that cannot be memory-mapped: this thread reads, cuts and
@@ -318,7 +375,7 @@ impl BlobStore {
 
     fn put_chunk(&self, data: &[u8], writer: &Writer<'_>) -> Result<(ChunkRef, Outcome)> {
         let digest = Digest::of(data);
-        let outcome = writer.write(self.layout.path(Kind::Chunk, &digest), data)?;
+        let outcome = writer.write_chunk(self.layout.path(Kind::Chunk, &digest), data)?;
         let len = u32::try_from(data.len()).expect("chunks are at most 16 MiB");
         Ok((ChunkRef { digest, len }, outcome))
     }

@@ -35,6 +35,14 @@ pub(crate) enum Durability {
     Batch,
 }
 
+/// Whether written content goes through the page cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caching {
+    Keep,
+    /// Past the page cache when large enough to gain from it (Linux).
+    BypassLarge,
+}
+
 /// What happened to one file handed to the writer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -107,13 +115,23 @@ impl<'a> Writer<'a> {
 
     /// Stores `data` at `dest` unless a file is already there.
     pub(crate) fn write(&self, dest: PathBuf, data: &[u8]) -> Result<Outcome> {
+        self.write_with(dest, data, Caching::Keep)
+    }
+
+    /// Like [`Writer::write`], for chunks of large content: a large one is written past the page
+    /// cache (see `direct.rs`).
+    pub(crate) fn write_chunk(&self, dest: PathBuf, data: &[u8]) -> Result<Outcome> {
+        self.write_with(dest, data, Caching::BypassLarge)
+    }
+
+    fn write_with(&self, dest: PathBuf, data: &[u8], caching: Caching) -> Result<Outcome> {
         if exists_and_touch(&dest) {
             return Ok(Outcome::Existing);
         }
         if self.durability == Durability::Batch && self.lock().destinations.contains(&dest) {
             return Ok(Outcome::Existing);
         }
-        let tmp = self.write_temp(&dest, data)?;
+        let tmp = self.write_temp(&dest, data, caching)?;
         match self.durability {
             Durability::PerFile => {
                 persist(tmp, &dest)?;
@@ -193,7 +211,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    fn write_temp(&self, dest: &Path, data: &[u8]) -> Result<TempPath> {
+    fn write_temp(&self, dest: &Path, data: &[u8], caching: Caching) -> Result<TempPath> {
         let dir = dest.parent().expect("store paths have a parent");
         let mut file = match temp_builder().tempfile_in(dir) {
             Ok(file) => file,
@@ -207,6 +225,14 @@ impl<'a> Writer<'a> {
             }
             Err(err) => return Err(Error::io("create a file in", dir, err)),
         };
+        #[cfg(target_os = "linux")]
+        if caching == Caching::BypassLarge && data.len() >= super::direct::DIRECT_MIN {
+            super::direct::write_all(file.as_file(), data).at("write", dest)?;
+            if self.durability == Durability::PerFile {
+                file.as_file().sync_all().at("sync", dest)?;
+            }
+            return Ok(file.into_temp_path());
+        }
         file.write_all(data).at("write", dest)?;
         match self.durability {
             Durability::PerFile => file.as_file().sync_all().at("sync", dest)?,

@@ -1,0 +1,271 @@
+//! Moving chunks of large files between memory and disk past the page cache (Linux `O_DIRECT`).
+//!
+//! A large add is flushed before it returns anyway, so staging its bytes in the page cache buys
+//! nothing: it costs a copy and a fresh page of memory per 4 KiB, which on a VM whose host
+//! reclaims idle memory costs microseconds each (a buffered 2 GiB `dd` plus `sync` here took
+//! 6.3-7.3 s, 5-5.8 s of it in the kernel; with `O_DIRECT` 2.1-2.3 s). It also keeps the
+//! user's own working set in the cache instead of evicting it for store content nobody reads
+//! yet. Where the filesystem refuses direct I/O (tmpfs, some network filesystems), the write
+//! falls back to the page cache, so the result is the same file either way.
+//!
+//! Reads go past the cache only for chunks none of whose pages are cached: a cached chunk is
+//! copied from memory, a cold one is one request from the disk straight into a reused buffer
+//! (a buffered cold read of 2 GiB here cost 4.3-6.2 s in the kernel, a direct one 0.2 s).
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+
+/// Content at least this large goes past the page cache; below it, the cache is cheaper than
+/// a synchronous trip to the disk.
+pub(crate) const DIRECT_MIN: usize = 1 << 20;
+
+/// Memory address, file offset and length of a direct write must be multiples of the device's
+/// logical block size; 4 KiB covers every common device (512-byte and 4 KiB sectors).
+const ALIGN: usize = 4096;
+
+/// Bytes copied into the aligned buffer per write: the largest default chunk (4 MiB), so a
+/// chunk is usually one system call.
+const PIECE: usize = 4 << 20;
+
+thread_local! {
+    /// Each writing thread's aligned staging buffer, allocated on first use and then reused.
+    static STAGING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes all of `data` at the start of `file` (a new, empty file), past the page cache where
+/// the filesystem allows, through the page cache otherwise.
+pub(crate) fn write_all(file: &File, data: &[u8]) -> io::Result<()> {
+    let aligned = data.len() / ALIGN * ALIGN;
+    let direct = aligned > 0 && set_direct(file, true).is_ok();
+    let mut done = 0;
+    if direct {
+        done = write_aligned(file, &data[..aligned]);
+        set_direct(file, false)?;
+    }
+    // The unaligned tail, and everything after a refused direct write, goes through the cache.
+    file.write_all_at(&data[done..], done as u64)
+}
+
+/// Writes `data` (a multiple of `ALIGN` long) from offset 0 with direct I/O; returns how many
+/// bytes were written before the first failure, which the caller rewrites through the cache.
+fn write_aligned(file: &File, data: &[u8]) -> usize {
+    with_staging(data.len().min(PIECE), |buffer| {
+        let mut done = 0;
+        for piece in data.chunks(PIECE) {
+            buffer[..piece.len()].copy_from_slice(piece);
+            // A short direct write would leave the next offset unaligned: treat it as a refusal.
+            match file.write_at(&buffer[..piece.len()], done as u64) {
+                Ok(n) if n == piece.len() => done += n,
+                _ => break,
+            }
+        }
+        done
+    })
+}
+
+/// Fills `out` from the start of `file`: past the page cache when none of the file's pages are
+/// cached, from the cache otherwise. Fails with `UnexpectedEof` when the file is shorter.
+pub(crate) fn read_exact(file: &File, out: &mut [u8]) -> io::Result<()> {
+    let padded = out.len().div_ceil(ALIGN) * ALIGN;
+    if out.len() >= DIRECT_MIN
+        && !any_page_cached(file, out.len())
+        && set_direct(file, true).is_ok()
+    {
+        // Reading up to the padded length is allowed: a direct read stops at the end of file.
+        let read = with_staging(padded, |buffer| {
+            let mut filled = 0;
+            while filled < out.len() {
+                match file.read_at(&mut buffer[filled..padded], filled as u64) {
+                    Ok(n) if n > 0 && n % ALIGN == 0 => filled += n,
+                    // The end of file or a short read: the rest goes through the cache below.
+                    Ok(n) => {
+                        filled += n;
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let filled = filled.min(out.len());
+            out[..filled].copy_from_slice(&buffer[..filled]);
+            filled
+        });
+        set_direct(file, false)?;
+        return file.read_exact_at(&mut out[read..], read as u64);
+    }
+    file.read_exact_at(out, 0)
+}
+
+/// Whether any of the first `len` bytes of `file` are in the page cache (`mincore` on a
+/// mapping; true when that cannot be told, so the caller takes the cached path).
+fn any_page_cached(file: &File, len: usize) -> bool {
+    // SAFETY: a read-only private mapping that is only passed to `mincore`, never read.
+    let Ok(map) = (unsafe { memmap2::MmapOptions::new().len(len).map(file) }) else {
+        return true;
+    };
+    let pages = len.div_ceil(page_size());
+    let mut resident = vec![0u8; pages];
+    // SAFETY: `map` covers `len` bytes and `resident` has one byte per page of it.
+    let status = unsafe {
+        libc::mincore(
+            map.as_ptr() as *mut libc::c_void,
+            len,
+            resident.as_mut_ptr(),
+        )
+    };
+    status != 0 || resident.iter().any(|page| page & 1 != 0)
+}
+
+fn page_size() -> usize {
+    // SAFETY: `sysconf` only reads a system constant.
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+}
+
+/// Runs `f` on this thread's staging buffer, aligned for direct I/O and at least `len` bytes
+/// (rounded up to the alignment); the buffer is allocated once per thread and reused.
+fn with_staging<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let len = len.div_ceil(ALIGN) * ALIGN;
+    STAGING.with_borrow_mut(|staging| {
+        if staging.len() < len + ALIGN {
+            // Not `resize`: the old contents need no copying.
+            *staging = vec![0; len + ALIGN];
+        }
+        let start = staging.as_ptr().align_offset(ALIGN);
+        f(&mut staging[start..start + len])
+    })
+}
+
+/// Turns direct I/O on or off for an open file.
+fn set_direct(file: &File, on: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is open for the duration of both calls, which only read and set its flags.
+    unsafe {
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let flags = if on {
+            flags | libc::O_DIRECT
+        } else {
+            flags & !libc::O_DIRECT
+        };
+        if libc::fcntl(fd, libc::F_SETFL, flags) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noise(len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect()
+    }
+
+    /// Drops `file`'s pages from the page cache, as if it had not been read for a long time.
+    fn evict(file: &File) {
+        use std::os::fd::AsRawFd;
+        file.sync_all().unwrap();
+        // SAFETY: the descriptor is open; the call only drops clean cached pages.
+        let status =
+            unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(status, 0);
+    }
+
+    /// tmpfs keeps files in the page cache by design; there "past the cache" cannot hold.
+    fn on_tmpfs(file: &File) -> bool {
+        use std::os::fd::AsRawFd;
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        // SAFETY: `stat` is plain data that `fstatfs` fills for an open descriptor.
+        let mut stat: libc::statfs = unsafe { std::mem::zeroed() };
+        let status = unsafe { libc::fstatfs(file.as_raw_fd(), &raw mut stat) };
+        assert_eq!(status, 0);
+        // `f_type`'s width differs between platforms; on some the conversion is a no-op.
+        #[allow(clippy::useless_conversion)]
+        let kind = i64::from(stat.f_type);
+        kind == TMPFS_MAGIC
+    }
+
+    #[test]
+    fn writes_of_any_length_read_back_whole_cached_or_not() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [
+            0,
+            1,
+            ALIGN - 1,
+            ALIGN,
+            ALIGN + 1,
+            DIRECT_MIN + 123,
+            PIECE + ALIGN + 5,
+            9 << 20,
+        ] {
+            let data = noise(len);
+            let path = dir.path().join(format!("f{len}"));
+            let file = File::options()
+                .create_new(true)
+                .write(true)
+                .read(true)
+                .open(&path)
+                .unwrap();
+            write_all(&file, &data).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), data, "{len} bytes");
+            let mut out = vec![0u8; len];
+            read_exact(&file, &mut out).unwrap();
+            assert_eq!(out, data, "{len} bytes from the cache");
+            evict(&file);
+            let mut out = vec![0u8; len];
+            read_exact(&file, &mut out).unwrap();
+            assert_eq!(out, data, "{len} bytes past the cache");
+        }
+    }
+
+    #[test]
+    fn large_writes_and_cold_reads_leave_the_page_cache_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chunk");
+        let file = File::options()
+            .create_new(true)
+            .write(true)
+            .read(true)
+            .open(&path)
+            .unwrap();
+        if on_tmpfs(&file) {
+            return;
+        }
+        let data = noise(3 * DIRECT_MIN);
+        write_all(&file, &data).unwrap();
+        assert!(
+            !any_page_cached(&file, data.len()),
+            "the write went through the page cache"
+        );
+        let mut out = vec![0u8; data.len()];
+        read_exact(&file, &mut out).unwrap();
+        assert_eq!(out, data);
+        assert!(
+            !any_page_cached(&file, data.len()),
+            "the cold read went through the page cache"
+        );
+    }
+
+    #[test]
+    fn a_file_shorter_than_asked_is_an_unexpected_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("short");
+        std::fs::write(&path, noise(DIRECT_MIN + 10)).unwrap();
+        let file = File::open(&path).unwrap();
+        for cold in [false, true] {
+            if cold {
+                evict(&file);
+            }
+            let mut out = vec![0u8; DIRECT_MIN + ALIGN * 2];
+            let err = read_exact(&file, &mut out).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::UnexpectedEof, "cold: {cold}");
+        }
+    }
+}
