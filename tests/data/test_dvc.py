@@ -93,13 +93,19 @@ def test_re_adding_hashes_only_changed_files(
     data = make_tree(tmp_path / "data", files=60)
     ws.data.add(data, "corpus")
     stored: list[list[str]] = []
-    original = ws.blobs.put_files_report
+    native = ws.blobs._inner
 
-    def spy(paths: list[str], progress: object = None) -> object:
-        stored.append(list(map(str, paths)))
-        return original(paths, progress)  # type: ignore[arg-type]
+    class Spy:
+        """The native store, recording what each batch put is asked to store."""
 
-    monkeypatch.setattr(ws.blobs, "put_files_report", spy)
+        def put_files(self, paths: list[str], progress: object = None) -> object:
+            stored.append(list(map(str, paths)))
+            return native.put_files(paths, progress)  # type: ignore[arg-type]
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(native, name)
+
+    monkeypatch.setattr(ws.blobs, "_inner", Spy())
     (data / "part0" / "file009.txt").write_bytes(b"changed")
     ws.data.add(data, "corpus")
     assert stored == [[str(data / "part0" / "file009.txt")]]

@@ -458,16 +458,19 @@ class DataVersionControl:
         sizes = listing.sizes.tolist()
         changed_while_read = []
         if missing:
-            reports = self._blobs.put_files_report(
-                [f"{base}/{listing.paths[i]}" for i in missing], progress
+            # The raw (digest, size, bytes written, chunks) tuples: at 50,000 files, making a
+            # PutReport of each cost a tenth of a second.
+            paths = listing.paths
+            reports = self._blobs._inner.put_files(
+                [f"{base}/{paths[i]}" for i in missing], progress
             )
-            for i, report in zip(missing, reports, strict=True):
-                digests[i] = report.digest
-                written += report.bytes_written
-                if report.size != sizes[i]:
+            for i, (digest, size, bytes_written, _) in zip(missing, reports, strict=True):
+                digests[i] = digest
+                written += bytes_written
+                if size != sizes[i]:
                     # The version records what was read; the tree state must not trust the
                     # listed stat of a file that changed meanwhile.
-                    sizes[i] = report.size
+                    sizes[i] = size
                     changed_while_read.append(i)
         for path in listing.paths:
             check_relative(path)
