@@ -416,18 +416,15 @@ impl BlobStore {
     /// Reads one chunk of blob `blob` into `out` (exactly its length).
     fn read_chunk(&self, blob: &Digest, chunk: Digest, out: &mut [u8]) -> Result<()> {
         let path = self.layout.path(Kind::Chunk, &chunk);
-        let file = File::open(&path).map_err(|err| match err.kind() {
+        let mut file = File::open(&path).map_err(|err| match err.kind() {
             std::io::ErrorKind::NotFound => Error::Corrupt {
                 digest: blob.to_hex(),
                 detail: format!("its chunk {chunk} is missing"),
             },
             _ => Error::io("open", &path, err),
         })?;
-        #[cfg(target_os = "linux")]
-        let read = super::direct::read_exact(&file, out);
-        #[cfg(not(target_os = "linux"))]
-        let read = (&file).read_exact(out);
-        read.map_err(|err| truncated(blob, &err))
+        file.read_exact(out).map_err(|err| truncated(blob, &err))?;
+        Ok(())
     }
 }
 
