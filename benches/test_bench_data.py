@@ -52,6 +52,25 @@ def compare(name: str, aidot_s: float, baseline: str, baseline_s: float, target:
     record(Comparison(name, aidot_s, baseline, baseline_s, target))
 
 
+def both_sides(
+    bench_dir: Path, name: str, data: Path
+) -> tuple[Path, Callable[..., None], Workspace]:
+    """DVC's repository around its own copy of ``data``, its command, and aidot's workspace."""
+    repo = bench_dir / name
+    repo.mkdir()
+    subprocess.run(["cp", "-a", str(data), str(repo / "data")], check=True)
+    return repo, dvc_repo(repo), Workspace(bench_dir / f"{name}-ws").init()
+
+
+def compare_adds(
+    ws: Workspace, dvc: Callable[..., None], data: Path, name: str, *, label: str, target: str
+) -> None:
+    """Times aidot's add of ``data`` as ``name``, then DVC's of its copy, and records both."""
+    aidot_add = seconds(lambda: ws.data.add(data, name))
+    dvc_add = seconds(lambda: dvc("add", "-q", "data"))
+    compare(f"data add, {label}", aidot_add, "dvc add", dvc_add, target)
+
+
 CHECKOUT_ROUNDS = int(os.environ.get("AIDOT_BENCH_CHECKOUT_ROUNDS", "3"))
 
 
@@ -95,16 +114,9 @@ def test_large_files_vs_dvc(bench_dir: Path) -> None:
     data.mkdir(parents=True)
     for i in range(4):
         write_random_file(data / f"shard{i}.bin", BIG_MIB // 4)
-    repo = bench_dir / "large"
-    repo.mkdir()
-    subprocess.run(["cp", "-a", str(data), str(repo / "data")], check=True)
-    dvc = dvc_repo(repo)
-    ws = Workspace(bench_dir / "large-ws").init()
+    repo, dvc, ws = both_sides(bench_dir, "large", data)
     label = f"{BIG_MIB:,} MiB in 4 files"
-
-    aidot_add = seconds(lambda: ws.data.add(data, "large"))
-    dvc_add = seconds(lambda: dvc("add", "-q", "data"))
-    compare(f"data add, {label}", aidot_add, "dvc add", dvc_add, ">= 4x")
+    compare_adds(ws, dvc, data, "large", label=label, target=">= 4x")
 
     aidot_checkout, dvc_checkout = alternating_checkouts(
         {
@@ -143,16 +155,9 @@ def test_large_files_vs_dvc(bench_dir: Path) -> None:
 def test_small_files_vs_dvc(bench_dir: Path) -> None:
     data = bench_dir / "small-data"
     paths = write_small_files(data, FILES)
-    repo = bench_dir / "small"
-    repo.mkdir()
-    subprocess.run(["cp", "-a", str(data), str(repo / "data")], check=True)
-    dvc = dvc_repo(repo)
-    ws = Workspace(bench_dir / "small-ws").init()
+    repo, dvc, ws = both_sides(bench_dir, "small", data)
     label = f"{FILES:,} x 4 KiB"
-
-    aidot_add = seconds(lambda: ws.data.add(data, "small"))
-    dvc_add = seconds(lambda: dvc("add", "-q", "data"))
-    compare(f"data add, {label}", aidot_add, "dvc add", dvc_add, ">= 15x")
+    compare_adds(ws, dvc, data, "small", label=label, target=">= 15x")
 
     aidot_status = seconds(lambda: ws.data.status("small"))
     assert not ws.data.status("small")
