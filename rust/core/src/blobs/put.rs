@@ -125,10 +125,12 @@ impl BlobStore {
                         .collect::<Result<Vec<_>>>()
                 },
                 || {
-                    (0..paths.len())
-                        .filter(large)
-                        .map(put_one)
-                        .collect::<Result<Vec<_>>>()
+                    chunk_pool().install(|| {
+                        (0..paths.len())
+                            .filter(large)
+                            .map(put_one)
+                            .collect::<Result<Vec<_>>>()
+                    })
                 },
             )
         });
@@ -437,6 +439,23 @@ pub(crate) fn io_pool() -> &'static rayon::ThreadPool {
             .thread_name(|i| format!("aidot-put-{i}"))
             .build()
             .expect("cannot start the blob store's thread pool")
+    })
+}
+
+/// The pool that hashes and writes the chunks of large files. Chunks go to the disk past the
+/// page cache (`direct.rs`), so each write blocks its thread until the disk has it, and the
+/// disk does better with more of them in flight (here 2 GiB in 1 MiB writes: 2.1 s one or two
+/// at a time, 1.5 s four at a time). Small files did worse with more threads (50,000 in 1.1-1.6
+/// s with 4, 1.7-1.8 s with 8), hence two pools.
+fn chunk_pool() -> &'static rayon::ThreadPool {
+    static POOL: std::sync::OnceLock<rayon::ThreadPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get) * 4;
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(8))
+            .thread_name(|i| format!("aidot-chunks-{i}"))
+            .build()
+            .expect("cannot start the blob store's thread pool for large files")
     })
 }
 
