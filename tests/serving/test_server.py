@@ -52,6 +52,7 @@ def test_predict_answers_every_row_with_the_contract_fields(server: Server, line
     np.testing.assert_allclose(body["predictions"], expected)
     assert body["requestId"] == "req-7"
     assert body["processingTimeMs"] > 0
+    assert round(body["processingTimeMs"], 3) == body["processingTimeMs"]  # to the microsecond
     assert 1 <= body["batchSize"] <= 2
 
 

@@ -1,5 +1,6 @@
 //! The AiDotNet.Serving contract: `/api/inference/predict/{model}` and `/api/models`.
 
+use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,13 +101,13 @@ async fn predict_rows(
         .max()
         .unwrap_or(0);
     let elapsed = started.elapsed();
-    out.extend_from_slice(
-        format!(
-            ",\"processingTimeMs\":{},\"batchSize\":{batch_size}}}",
-            elapsed.as_secs_f64() * 1e3
-        )
-        .as_bytes(),
-    );
+    // To the microsecond: more digits of the float (0.24083000000000002) say nothing.
+    let millis = (elapsed.as_secs_f64() * 1e6).round() / 1e3;
+    write!(
+        out,
+        ",\"processingTimeMs\":{millis},\"batchSize\":{batch_size}}}"
+    )
+    .expect("writing to a Vec");
     model.batcher.metrics().record_request(elapsed, row_count);
     Ok((
         [(
