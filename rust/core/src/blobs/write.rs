@@ -213,7 +213,7 @@ impl<'a> Writer<'a> {
 
     fn write_temp(&self, dest: &Path, data: &[u8], caching: Caching) -> Result<TempPath> {
         let dir = dest.parent().expect("store paths have a parent");
-        let mut file = match temp_builder().tempfile_in(dir) {
+        let file = match temp_builder().tempfile_in(dir) {
             Ok(file) => file,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 // The first file of this shard: create its folder, durably.
@@ -225,18 +225,11 @@ impl<'a> Writer<'a> {
             }
             Err(err) => return Err(Error::io("create a file in", dir, err)),
         };
-        #[cfg(target_os = "linux")]
-        if caching == Caching::BypassLarge && data.len() >= super::direct::DIRECT_MIN {
-            super::direct::write_all(file.as_file(), data).at("write", dest)?;
-            if self.durability == Durability::PerFile {
-                file.as_file().sync_all().at("sync", dest)?;
-            }
-            return Ok(file.into_temp_path());
-        }
-        file.write_all(data).at("write", dest)?;
+        let direct = write_content(file.as_file(), data, caching).at("write", dest)?;
         match self.durability {
             Durability::PerFile => file.as_file().sync_all().at("sync", dest)?,
-            Durability::Batch if data.len() >= EARLY_WRITEBACK_MIN => {
+            // Direct writes are on their way to disk already.
+            Durability::Batch if !direct && data.len() >= EARLY_WRITEBACK_MIN => {
                 start_writeback(file.as_file());
             }
             Durability::Batch => {}
@@ -266,6 +259,20 @@ fn temp_builder() -> Builder<'static, 'static> {
 fn persist(tmp: TempPath, dest: &Path) -> Result<()> {
     tmp.persist(dest)
         .map_err(|err| Error::io("rename into", dest, err.error))
+}
+
+/// Writes `data` into the new, empty `file`; true when it went past the page cache.
+fn write_content(file: &File, data: &[u8], caching: Caching) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    if caching == Caching::BypassLarge && data.len() >= super::direct::DIRECT_MIN {
+        super::direct::write_all(file, data)?;
+        return Ok(true);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = caching;
+    let mut file = file;
+    file.write_all(data)?;
+    Ok(false)
 }
 
 /// Writes of at least this size start their writeback at once, so that the flush at commit
