@@ -51,6 +51,13 @@ pub struct Chunking {
     pub max_size: usize,
 }
 
+impl Chunking {
+    /// Whether content of `size` bytes is cut into chunks (else stored whole).
+    pub(crate) fn cuts(&self, size: u64) -> bool {
+        size > self.threshold
+    }
+}
+
 impl Default for Chunking {
     /// About 1 MiB chunks: appending 1 MiB to a large file stores its last chunk again plus
     /// the new data (about 2 MiB, at most 5 MiB), while a 2 GiB file makes about 1,600 chunk
