@@ -359,6 +359,45 @@ fn a_batch_of_small_files_is_packed_and_reads_back() {
 }
 
 #[test]
+fn a_batch_larger_than_a_pack_fills_several_and_reads_back_cold() {
+    // Packs close past 64 MiB and are written 1 MiB at a time, so most of these blobs of odd
+    // sizes straddle a write and one straddles two packs' worth.
+    let dir = tempfile::tempdir().unwrap();
+    let store = BlobStore::open(dir.path().join("blobs")).unwrap();
+    let contents: Vec<Vec<u8>> = (0..1_200u64)
+        .map(|i| noise(56_000 + (i as usize * 37) % 9_000, i))
+        .collect();
+    let paths: Vec<PathBuf> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, data)| write(dir.path(), &format!("f{i}"), data))
+        .collect();
+    let reports = store.put_files(&paths, &Progress::default()).unwrap();
+    assert_eq!(
+        (pack_files(&store, "pack"), pack_files(&store, "idx")),
+        (2, 2)
+    );
+    let packed: u64 = walk(&store.root().join("packs"))
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "pack"))
+        .map(|p| fs::metadata(p).unwrap().len())
+        .sum();
+    let total: usize = contents.iter().map(Vec::len).sum();
+    assert_eq!(
+        packed, total as u64,
+        "packs hold the blobs and nothing else"
+    );
+    evict_from_page_cache(store.root());
+    let reopened = BlobStore::open(store.root()).unwrap();
+    for (report, data) in reports.iter().zip(&contents) {
+        assert_eq!(report.digest, Digest::of(data));
+        assert_eq!(reopened.get_bytes(&report.digest).unwrap(), *data);
+    }
+    assert!(reopened.verify(None).unwrap().corrupt.is_empty());
+    assert_eq!(temp_files(&store), 0);
+}
+
+#[test]
 fn deleting_a_packed_blob_rewrites_its_pack_for_every_reader() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(dir.path());

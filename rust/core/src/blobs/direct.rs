@@ -17,13 +17,11 @@ use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
 
+use super::aligned::{AlignedBuf, ALIGN};
+
 /// Content at least this large goes past the page cache; below it, the cache is cheaper than
 /// a synchronous trip to the disk.
 pub(crate) const DIRECT_MIN: usize = 1 << 20;
-
-/// Memory address, file offset and length of a direct write must be multiples of the device's
-/// logical block size; 4 KiB covers every common device (512-byte and 4 KiB sectors).
-const ALIGN: usize = 4096;
 
 /// Bytes copied into the aligned buffer per write: the largest default chunk (4 MiB), so a
 /// chunk is usually one system call.
@@ -31,7 +29,7 @@ const PIECE: usize = 4 << 20;
 
 thread_local! {
     /// Each writing thread's aligned staging buffer, allocated on first use and then reused.
-    static STAGING: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    static STAGING: RefCell<Option<AlignedBuf>> = const { RefCell::new(None) };
 }
 
 /// Writes all of `data` at the start of `file` (a new, empty file), past the page cache where
@@ -70,13 +68,29 @@ fn write_aligned(file: &File, data: &[u8]) -> usize {
 fn with_staging<R>(len: usize, f: impl FnOnce(&mut [u8]) -> R) -> R {
     let len = len.div_ceil(ALIGN) * ALIGN;
     STAGING.with_borrow_mut(|staging| {
-        if staging.len() < len + ALIGN {
-            // Not `resize`: the old contents need no copying.
-            *staging = vec![0; len + ALIGN];
-        }
-        let start = staging.as_ptr().align_offset(ALIGN);
-        f(&mut staging[start..start + len])
+        let buffer = match staging {
+            Some(buffer) if buffer.len() >= len => buffer,
+            // Not grown in place: the old contents need no copying.
+            _ => staging.insert(AlignedBuf::new(len)),
+        };
+        f(&mut buffer.as_mut_slice()[..len])
     })
+}
+
+/// Turns direct I/O on for `file` where the filesystem allows it; returns whether it did.
+pub(crate) fn enable(file: &File) -> bool {
+    set_direct(file, true).is_ok()
+}
+
+/// Writes all of `data` at `offset`, both multiples of [`ALIGN`] (and `data` aligned in memory)
+/// when `file` has direct I/O on. A direct write the filesystem refuses turns direct I/O off
+/// for the file and is written again through the page cache.
+pub(crate) fn write_aligned_at(file: &File, data: &[u8], offset: u64) -> io::Result<()> {
+    if file.write_all_at(data, offset).is_ok() {
+        return Ok(());
+    }
+    set_direct(file, false)?;
+    file.write_all_at(data, offset)
 }
 
 /// Turns direct I/O on or off for an open file.
@@ -208,6 +222,40 @@ mod tests {
         assert!(
             !any_page_cached(&file, data.len()),
             "the write went through the page cache"
+        );
+    }
+
+    #[test]
+    fn packs_of_a_batch_leave_the_page_cache_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::blobs::BlobStore::open(dir.path().join("blobs")).unwrap();
+        let data = noise(3 << 20);
+        // 300 small files that fill three pack buffers and part of a fourth.
+        let paths: Vec<_> = data
+            .chunks(10_001)
+            .enumerate()
+            .map(|(i, piece)| {
+                let path = dir.path().join(format!("f{i}"));
+                std::fs::write(&path, piece).unwrap();
+                path
+            })
+            .collect();
+        store
+            .put_files(&paths, &crate::blobs::Progress::default())
+            .unwrap();
+        let pack = std::fs::read_dir(store.root().join("packs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .find(|path| path.extension().is_some_and(|ext| ext == "pack"))
+            .unwrap();
+        let file = File::open(&pack).unwrap();
+        if on_tmpfs(&file) {
+            return;
+        }
+        assert_eq!(file.metadata().unwrap().len(), data.len() as u64);
+        assert!(
+            !any_page_cached(&file, data.len()),
+            "the pack went through the page cache"
         );
     }
 }

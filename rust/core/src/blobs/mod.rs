@@ -11,6 +11,7 @@
 //! [`BlobStore::gc`] spares files younger than its grace period, which every put that finds its
 //! content already stored refreshes.
 
+mod aligned;
 mod digest;
 #[cfg(target_os = "linux")]
 mod direct;

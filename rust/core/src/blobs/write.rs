@@ -102,10 +102,18 @@ impl<'a> Writer<'a> {
     /// Appends a small blob to this batch's pack (the caller checked it is not stored yet).
     pub(crate) fn pack(&self, digest: Digest, data: &[u8]) -> Result<Outcome> {
         let (builder, _) = self.packs.as_ref().expect("pack() needs with_packs()");
-        let added = builder
+        let (added, writes) = builder
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .add(digest, data)?;
+        // Outside the lock: other threads keep appending while this one waits for the disk.
+        for write in writes {
+            let buffer = write.run()?;
+            builder
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .recycle(buffer);
+        }
         Ok(if added {
             Outcome::Written(data.len() as u64)
         } else {
