@@ -59,7 +59,7 @@ def safetensors_times(folder: Path, rounds: int) -> dict[str, float]:
 
 def test_checkpoint_save_restore_vs_safetensors(bench_dir: Path) -> None:
     state = make_state()
-    aidot_saves, peer_saves, peer_loads, restores = [], [], [], []
+    aidot_saves, peer_saves, peer_loads, restores, hashes = [], [], [], [], []
     for round_ in range(3):
         # Interleaved: the peer's round right before aidot's, on the same disk state.
         peer = safetensors_times(bench_dir, 1)
@@ -76,6 +76,7 @@ def test_checkpoint_save_restore_vs_safetensors(bench_dir: Path) -> None:
         restores.append(time.perf_counter() - start)
         assert restored["layer3"][11] == state["layer3"][11]
         del restored
+        hashes.append(blake3_seconds(state))
         subprocess.run(["rm", "-rf", str(folder)], check=True)
 
     save_s, peer_save_s = statistics.median(aidot_saves), statistics.median(peer_saves)
@@ -99,6 +100,28 @@ def test_checkpoint_save_restore_vs_safetensors(bench_dir: Path) -> None:
             note=f"({restore_s * 1000:.0f} ms)",
         )
     )
+    hash_s = statistics.median(hashes)
+    record(
+        Comparison(
+            f"checkpoint restore, {MIB} MiB, against hashing it",
+            restore_s,
+            "blake3 (PyPI) of the arrays in memory, every core",
+            hash_s,
+            "(the floor for a verified restore)",
+            note=f"({hash_s * 1000:.0f} ms)",
+        )
+    )
+
+
+def blake3_seconds(state: dict[str, np.ndarray]) -> float:
+    """Seconds for the reference BLAKE3 package to hash every array on every core: what a
+    restore that verifies each array cannot beat on this machine."""
+    from blake3 import blake3
+
+    start = time.perf_counter()
+    for array in state.values():
+        blake3(array.view(np.uint8), max_threads=blake3.AUTO).digest()
+    return time.perf_counter() - start
 
 
 def test_incremental_save_and_async_pause(bench_dir: Path) -> None:
