@@ -254,7 +254,7 @@ impl PackBuilder {
             self.current = Some(OpenPack {
                 temp,
                 file: Arc::new(file),
-                buffer: self.buffer(),
+                buffer: reuse_or_allocate(&mut self.spare),
                 filled: 0,
                 flushed: 0,
                 entries: Vec::new(),
@@ -274,10 +274,7 @@ impl PackBuilder {
             pack.filled += now.len();
             rest = later;
             if pack.filled == pack.buffer.len() {
-                let next = self
-                    .spare
-                    .pop()
-                    .unwrap_or_else(|| AlignedBuf::new(WRITE_BYTES));
+                let next = reuse_or_allocate(&mut self.spare);
                 writes.push(pack.hand_out(next, &self.dir));
             }
         }
@@ -290,12 +287,6 @@ impl PackBuilder {
     /// Takes back a buffer whose write is done.
     pub(crate) fn recycle(&mut self, buffer: AlignedBuf) {
         self.spare.push(buffer);
-    }
-
-    fn buffer(&mut self) -> AlignedBuf {
-        self.spare
-            .pop()
-            .unwrap_or_else(|| AlignedBuf::new(WRITE_BYTES))
     }
 
     /// Closes the pack being written and writes its index; both stay temporary. Returns the
@@ -372,6 +363,11 @@ impl OpenPack {
             dir: dir.to_path_buf(),
         }
     }
+}
+
+/// A spare buffer if there is one, else a new one.
+fn reuse_or_allocate(spare: &mut Vec<AlignedBuf>) -> AlignedBuf {
+    spare.pop().unwrap_or_else(|| AlignedBuf::new(WRITE_BYTES))
 }
 
 /// Writes an aligned buffer at an aligned offset, past the page cache where that is on.
