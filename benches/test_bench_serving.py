@@ -244,26 +244,42 @@ def test_serving_against_nginx_and_python_stacks(
     python = peers_python()
     missing = []
     peer_env = {"PYTHONPATH": str(Path(__file__).resolve().parent)}
-    if python is None:
-        missing = ["FastAPI", "LitServe", "BentoML"]
-    else:
+    for label, module, path in PEER_SERVERS:
+        if python is None or not installed(python, module):
+            missing.append(label)
+            continue
         port = free_port()
-        url = f"http://127.0.0.1:{port}/api/inference/predict/mlp"
-        with running([python, str(PEERS / "serve_fastapi.py"), str(port)], url, PEERS, peer_env):
-            measure("FastAPI + uvicorn", url, results)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/predict"
-        with running(
-            [python, str(PEERS / "serve_litserve.py"), str(port), "mlp"], url, PEERS, peer_env
-        ):
-            measure("LitServe", url, results)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}/predict"
-        bentoml = str(Path(python).parent / "bentoml")
-        argv = [bentoml, "serve", "bentoml_service:Mlp", "--port", str(port)]
-        with running(argv, url, PEERS, peer_env):
-            measure("BentoML", url, results)
+        url = f"http://127.0.0.1:{port}{path}"
+        with running(peer_command(python, module, port), url, PEERS, peer_env):
+            measure(label, url, results)
     report(results, missing)
+
+
+# Each peer: its label, the package that serves it, the path its predictions are posted to.
+PEER_SERVERS = [
+    ("FastAPI + uvicorn", "fastapi", "/api/inference/predict/mlp"),
+    ("LitServe", "litserve", "/predict"),
+    ("BentoML", "bentoml", "/predict"),
+]
+
+
+def installed(python: str, module: str) -> bool:
+    """Whether ``module`` imports in the peers' Python."""
+    probe = [
+        python,
+        "-c",
+        f"import importlib.util, sys; sys.exit(not importlib.util.find_spec({module!r}))",
+    ]
+    return subprocess.run(probe, check=False).returncode == 0
+
+
+def peer_command(python: str, module: str, port: int) -> list[str]:
+    if module == "fastapi":
+        return [python, str(PEERS / "serve_fastapi.py"), str(port)]
+    if module == "litserve":
+        return [python, str(PEERS / "serve_litserve.py"), str(port), "mlp"]
+    bentoml = str(Path(python).parent / "bentoml")
+    return [bentoml, "serve", "bentoml_service:Mlp", "--port", str(port)]
 
 
 def report(results: dict[str, list[Load]], missing: list[str]) -> None:
@@ -331,4 +347,7 @@ def report(results: dict[str, list[Load]], missing: list[str]) -> None:
     assert mlp.errors == 0, "aidot answered errors under load"
     assert echo.errors == 0, "aidot answered errors under load"
     if missing:
-        print(f"\npeers not measured (no AIDOT_BENCH_PEERS_PYTHON): {', '.join(missing)}")
+        print(
+            "\npeers not measured (not installed in $AIDOT_BENCH_PEERS_PYTHON; make bench-env): "
+            + ", ".join(missing)
+        )
