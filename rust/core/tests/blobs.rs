@@ -96,6 +96,15 @@ fn evict_from_page_cache(dir: &std::path::Path) {
     }
 }
 
+/// Writes each of `contents` to a file `f{index}` in `dir`.
+fn write_numbered(dir: &std::path::Path, contents: &[Vec<u8>]) -> Vec<PathBuf> {
+    contents
+        .iter()
+        .enumerate()
+        .map(|(i, data)| write(dir, &format!("f{i}"), data))
+        .collect()
+}
+
 #[test]
 fn large_and_small_files_in_one_batch_report_in_order_and_read_back_cold() {
     // The default chunking: chunks of about 1 MiB, written past the page cache.
@@ -107,11 +116,7 @@ fn large_and_small_files_in_one_batch_report_in_order_and_read_back_cold() {
         .enumerate()
         .map(|(i, &len)| noise(len, i as u64))
         .collect();
-    let paths: Vec<PathBuf> = contents
-        .iter()
-        .enumerate()
-        .map(|(i, data)| write(dir.path(), &format!("f{i}"), data))
-        .collect();
+    let paths = write_numbered(dir.path(), &contents);
     let reports = store.put_files(&paths, &Progress::default()).unwrap();
     for (report, data) in reports.iter().zip(&contents) {
         assert_eq!(report.digest.to_hex(), blake3::hash(data).to_hex().as_str());
@@ -367,11 +372,7 @@ fn a_batch_larger_than_a_pack_fills_several_and_reads_back_cold() {
     let contents: Vec<Vec<u8>> = (0..1_200u64)
         .map(|i| noise(56_000 + (i as usize * 37) % 9_000, i))
         .collect();
-    let paths: Vec<PathBuf> = contents
-        .iter()
-        .enumerate()
-        .map(|(i, data)| write(dir.path(), &format!("f{i}"), data))
-        .collect();
+    let paths = write_numbered(dir.path(), &contents);
     let reports = store.put_files(&paths, &Progress::default()).unwrap();
     assert_eq!(
         (pack_files(&store, "pack"), pack_files(&store, "idx")),
