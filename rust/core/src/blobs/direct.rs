@@ -36,31 +36,20 @@ thread_local! {
 /// the filesystem allows, through the page cache otherwise.
 pub(crate) fn write_all(file: &File, data: &[u8]) -> io::Result<()> {
     let aligned = data.len() / ALIGN * ALIGN;
-    let direct = aligned > 0 && set_direct(file, true).is_ok();
-    let mut done = 0;
-    if direct {
-        done = write_aligned(file, &data[..aligned]);
+    if aligned > 0 && enable(file) {
+        with_staging(aligned.min(PIECE), |buffer| {
+            data[..aligned]
+                .chunks(PIECE)
+                .enumerate()
+                .try_for_each(|(index, piece)| {
+                    buffer[..piece.len()].copy_from_slice(piece);
+                    write_aligned_at(file, &buffer[..piece.len()], (index * PIECE) as u64)
+                })
+        })?;
         set_direct(file, false)?;
     }
-    // The unaligned tail, and everything after a refused direct write, goes through the cache.
-    file.write_all_at(&data[done..], done as u64)
-}
-
-/// Writes `data` (a multiple of `ALIGN` long) from offset 0 with direct I/O; returns how many
-/// bytes were written before the first failure, which the caller rewrites through the cache.
-fn write_aligned(file: &File, data: &[u8]) -> usize {
-    with_staging(data.len().min(PIECE), |buffer| {
-        let mut done = 0;
-        for piece in data.chunks(PIECE) {
-            buffer[..piece.len()].copy_from_slice(piece);
-            // A short direct write would leave the next offset unaligned: treat it as a refusal.
-            match file.write_at(&buffer[..piece.len()], done as u64) {
-                Ok(n) if n == piece.len() => done += n,
-                _ => break,
-            }
-        }
-        done
-    })
+    // The unaligned tail goes through the cache.
+    file.write_all_at(&data[aligned..], aligned as u64)
 }
 
 /// Runs `f` on this thread's staging buffer, aligned for direct I/O and at least `len` bytes
