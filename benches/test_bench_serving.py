@@ -244,22 +244,41 @@ def test_serving_against_nginx_and_python_stacks(
     python = peers_python()
     missing = []
     peer_env = {"PYTHONPATH": str(Path(__file__).resolve().parent)}
-    for label, module, path in PEER_SERVERS:
+    for label, module, path, command in PEER_SERVERS:
         if python is None or not installed(python, module):
             missing.append(label)
             continue
         port = free_port()
         url = f"http://127.0.0.1:{port}{path}"
-        with running(peer_command(python, module, port), url, PEERS, peer_env):
+        with running(command(python, port), url, PEERS, peer_env):
             measure(label, url, results)
     report(results, missing)
 
 
-# Each peer: its label, the package that serves it, the path its predictions are posted to.
-PEER_SERVERS = [
-    ("FastAPI + uvicorn", "fastapi", "/api/inference/predict/mlp"),
-    ("LitServe", "litserve", "/predict"),
-    ("BentoML", "bentoml", "/predict"),
+# Each peer: its label, the package that serves it, the path its predictions are posted to,
+# and its command line given the peers' Python and a port.
+PEER_SERVERS: list[tuple[str, str, str, Callable[[str, int], list[str]]]] = [
+    (
+        "FastAPI + uvicorn",
+        "fastapi",
+        "/api/inference/predict/mlp",
+        lambda python, port: [python, str(PEERS / "serve_fastapi.py"), str(port)],
+    ),
+    (
+        "LitServe",
+        "litserve",
+        "/predict",
+        lambda python, port: [python, str(PEERS / "serve_litserve.py"), str(port), "mlp"],
+    ),
+    (
+        "BentoML",
+        "bentoml",
+        "/predict",
+        lambda python, port: [
+            str(Path(python).parent / "bentoml"),
+            *("serve", "bentoml_service:Mlp", "--port", str(port)),
+        ],
+    ),
 ]
 
 
@@ -271,15 +290,6 @@ def installed(python: str, module: str) -> bool:
         f"import importlib.util, sys; sys.exit(not importlib.util.find_spec({module!r}))",
     ]
     return subprocess.run(probe, check=False).returncode == 0
-
-
-def peer_command(python: str, module: str, port: int) -> list[str]:
-    if module == "fastapi":
-        return [python, str(PEERS / "serve_fastapi.py"), str(port)]
-    if module == "litserve":
-        return [python, str(PEERS / "serve_litserve.py"), str(port), "mlp"]
-    bentoml = str(Path(python).parent / "bentoml")
-    return [bentoml, "serve", "bentoml_service:Mlp", "--port", str(port)]
 
 
 def report(results: dict[str, list[Load]], missing: list[str]) -> None:
