@@ -77,6 +77,45 @@ def test_migrations_create_what_the_schema_declares(db_uri: str) -> None:
     store.close()
 
 
+def test_upgrading_keeps_blob_references_and_clusters_them_on_sqlite(db_uri: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    engine = sa.create_engine(normalize_uri(db_uri))
+    refs = [("dataset:a", f"{i:064x}", i) for i in range(300)]
+    with engine.begin() as conn:
+        config = Config()
+        config.set_main_option("script_location", "aidot.store:migrations")
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+        conn.execute(
+            sa.text("INSERT INTO aidot_blob_refs VALUES (:o, :d, :t)"),
+            [{"o": o, "d": d, "t": t} for o, d, t in refs],
+        )
+    engine.dispose()
+    store = MetadataStore(db_uri)  # migrates 0010 -> head
+    assert store.revision == HEAD
+    assert store.blob_refs("dataset:a") == {d for _, d, _ in refs}
+    assert store.add_blob_refs("dataset:a", ["f" * 64, refs[0][1]]) == 1
+    if store.engine.dialect.name == "sqlite":
+        with store.engine.connect() as conn:
+            ddl = conn.execute(
+                sa.text("SELECT sql FROM sqlite_master WHERE name = 'aidot_blob_refs'")
+            ).scalar()
+            indexes = conn.execute(
+                sa.text("SELECT name FROM sqlite_master WHERE tbl_name = 'aidot_blob_refs'")
+            ).scalars()
+            assert "WITHOUT ROWID" in ddl
+            assert "ix_aidot_blob_refs_digest" in set(indexes)
+    store.close()
+    with engine.begin() as conn:  # and back: the references survive a downgrade too
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0010")
+        count = conn.execute(sa.text("SELECT count(*) FROM aidot_blob_refs")).scalar()
+    assert count == len(refs) + 1
+    engine.dispose()
+
+
 def test_concurrent_openers_migrate_once(db_uri: str) -> None:
     script = textwrap.dedent(
         """

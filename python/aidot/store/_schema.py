@@ -19,6 +19,7 @@ REVISIONS: tuple[str, ...] = (
     "0008",
     "0009",
     "0010",
+    "0011",
 )
 """Every migration revision this aidot knows, oldest first."""
 
@@ -45,6 +46,8 @@ blob_refs = sa.Table(
     sa.Column("digest", sa.String(64), primary_key=True),
     sa.Column("created_at", sa.BigInteger, nullable=False),
     sa.Index("ix_aidot_blob_refs_digest", "digest"),
+    # Clustered on (owner, digest) on SQLite: a row lands in two B-trees, not three.
+    sqlite_with_rowid=False,
 )
 """Which owner (a dataset version, a checkpoint, a run's artifact...) uses which blob. The live
 set for blob garbage collection is every digest listed here."""
