@@ -61,8 +61,11 @@ def batch_caller(
     """
     import numpy as np
 
-    frombuffer, asarray, ascontiguous = np.frombuffer, np.asarray, np.ascontiguousarray
+    ndarray, asarray = np.ndarray, np.asarray
     dtypes: dict[str, Any] = {}
+    # Output dtype -> its protocol string, for the plain ones (fixed size, little-endian or
+    # native): a dtype's ``.str`` builds a new string each time, the lookup does not.
+    plain: dict[Any, str] = {}
 
     def call(
         data: bytes | bytearray, dtype: str, shape: tuple[int, ...]
@@ -72,10 +75,15 @@ def batch_caller(
         np_dtype = dtypes.get(dtype)
         if np_dtype is None:
             np_dtype = dtypes[dtype] = np.dtype(dtype)
-        result = asarray(predict(frombuffer(data, dtype=np_dtype).reshape(shape)))
-        if result.dtype.kind in "OUS" or result.dtype.byteorder == ">":
-            return from_array(result)
-        result = ascontiguous(result)
-        return result.dtype.str, result.shape, result.tobytes()
+        # The array over ``data`` (writable: the dispatcher passes a bytearray); the
+        # constructor is a third of frombuffer + reshape.
+        result = asarray(predict(ndarray(shape, np_dtype, data)))
+        out_dtype = plain.get(result.dtype)
+        if out_dtype is None:
+            if result.dtype.kind in "OUS" or result.dtype.byteorder == ">":
+                return from_array(result)
+            out_dtype = plain[result.dtype] = result.dtype.str
+        # tobytes writes C order whatever the array's layout.
+        return out_dtype, result.shape, result.tobytes()
 
     return call

@@ -15,7 +15,7 @@ use aidot_core::serving::{
 use aidot_server::{LoadError, ModelLoader, Server, ServerConfig, ThreadSetup};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyString, PyTuple};
 
 use crate::errors::{
     InvalidArgumentError, ModelExecutionError, ModelUnloadedError, QueueFullError,
@@ -36,9 +36,10 @@ impl Predictor for PyPredictor {
             let data = PyByteArray::new(py, &batch.data);
             let shape = PyTuple::new(py, &batch.shape)?;
             let result = self.call.call1(py, (data, batch.dtype.numpy(), shape))?;
-            let (dtype, shape, bytes): (String, Vec<usize>, Bound<'_, PyBytes>) =
+            let (dtype, shape, bytes): (Bound<'_, PyString>, Vec<usize>, Bound<'_, PyBytes>) =
                 result.extract(py)?;
-            let Some(dtype) = DataType::from_numpy(&dtype) else {
+            let dtype = dtype.to_str()?;
+            let Some(dtype) = DataType::from_numpy(dtype) else {
                 return Ok(Err(format!(
                     "the model returned an array of dtype {dtype}, which no protocol datatype carries; return numbers, booleans or strings"
                 )));
