@@ -82,3 +82,37 @@ def test_rows_are_cast_to_the_batcher_type_when_safe() -> None:
     assert seen == ["<f4"]
     with pytest.raises(Exception, match="runs float32 rows"):
         batcher(np.array(["x"]))
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (lambda rows: rows.T.copy().T, lambda row: row),  # Fortran order
+        (lambda rows: rows[:, ::-1], lambda row: row[::-1]),  # a strided view
+        (lambda rows: rows.astype(">f8"), lambda row: row.astype("<f8")),  # big-endian
+        (lambda rows: rows.tolist(), lambda row: row.astype(np.float64)),  # not an array
+        (lambda rows: (rows > 1).astype(bool), lambda row: row > 1),  # one-byte type
+    ],
+)
+def test_outputs_of_any_layout_and_byte_order_come_back_row_by_row(
+    model: Any, expected: Any
+) -> None:
+    batcher = RequestBatcher(model, max_batch_size=8, max_delay_ms=2)
+    rows = [np.array([i, i + 1, i + 2], dtype=np.float32) for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(batcher, rows))
+    for row, result in zip(rows, results, strict=True):
+        want = expected(row)
+        assert result.dtype == want.dtype.newbyteorder("=")
+        np.testing.assert_array_equal(result, want)
+    batcher.close()
+
+
+def test_a_model_may_change_its_batch_in_place() -> None:
+    def negate(rows: Any) -> Any:
+        rows *= -1  # the batch is writable
+        return rows
+
+    batcher = RequestBatcher(negate)
+    np.testing.assert_array_equal(batcher(np.array([1.0, 2.0])), [-1.0, -2.0])
+    batcher.close()
