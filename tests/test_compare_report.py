@@ -22,6 +22,8 @@ def test_the_page_has_a_table_and_a_chart_per_suite(tmp_path: Path) -> None:
             "unit": "s",
             "suite": "ui",
             "speedup": 2.69 / 0.166,
+            "date": "2026-11-26",
+            "peers": {"mlflow": "3.17.1", "wandb": "0.31.0"},
         },
         {
             "name": "append 1 MiB, add again",
@@ -33,6 +35,8 @@ def test_the_page_has_a_table_and_a_chart_per_suite(tmp_path: Path) -> None:
             "unit": "bytes",
             "suite": "data",
             "speedup": 342.0,
+            "date": "2026-11-27",
+            "peers": {"dvc": "3.67.1", "mlflow": "3.17.2"},
         },
         {
             "name": "TPE CPU per trial",
@@ -55,7 +59,6 @@ def test_the_page_has_a_table_and_a_chart_per_suite(tmp_path: Path) -> None:
         page,
         tmp_path / "comparison",
         date="2026-11-27",
-        peers={"mlflow": "3.17.2"},
     )
     text = page.read_text()
     assert "## Web UI (vs MLflow's UI)" in text
@@ -63,7 +66,8 @@ def test_the_page_has_a_table_and_a_chart_per_suite(tmp_path: Path) -> None:
     assert "| append 1 MiB, add again | 1.5 MiB | DVC | 513.0 MiB | 342.00x | < 8 MiB |" in text
     assert "| TPE CPU per trial | 7.70 ms | Optuna | 22.40 ms |  | >= 5x |" in text
     assert "- cores: " in text
-    assert "mlflow 3.17.2" in text
+    # Every suite's peers are listed, not only the last run's; the latest version wins.
+    assert "Peers (their own environment): dvc 3.67.1, mlflow 3.17.2, wandb 0.31.0." in text
     # A chart for each suite with a finite ratio; the NaN-only suite has none.
     assert sorted(c.name for c in charts) == ["data.png", "ui.png"]
     for chart in charts:
@@ -79,7 +83,7 @@ def test_a_rerun_replaces_its_suite_or_with_k_only_its_rows() -> None:
 
     published = [row("tuning", "storage", 1.0), row("tuning", "gp", 2.0), row("ui", "page", 3.0)]
     fresh = [row("tuning", "gp", 4.0)]
-    whole = merge(published, fresh, "today")
+    whole = merge(published, fresh, "today", peers={"optuna": "5.0.0"})
     assert [(r["suite"], r["name"], r["aidot_s"]) for r in whole] == [
         ("ui", "page", 3.0),
         ("tuning", "gp", 4.0),
@@ -91,6 +95,7 @@ def test_a_rerun_replaces_its_suite_or_with_k_only_its_rows() -> None:
         ("tuning", "gp", 4.0),
     ]
     assert partial[-1]["date"] == "today"
+    assert whole[-1]["peers"] == {"optuna": "5.0.0"}
     assert "date" not in partial[0]
 
 
@@ -110,9 +115,7 @@ def test_a_count_row_shows_whole_numbers_and_no_ratio(tmp_path: Path) -> None:
     source = tmp_path / "ratios.json"
     source.write_text(json.dumps([{**row.__dict__, "speedup": None}]))
     page = tmp_path / "comparison.md"
-    write_report(
-        load_results(source), describe(), page, tmp_path / "charts", date="today", peers={}
-    )
+    write_report(load_results(source), describe(), page, tmp_path / "charts", date="today")
     assert (
         "| GPSampler: functions where it is not significantly worse | 7 | "
         "Optuna GPSampler (of 8 functions) | 8 |  | at least its quality |"

@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     # Suites not rerun keep their last published results (each row says when it ran).
     kept = args.page.with_suffix(".json")
     published = load_results(kept) if kept.exists() else []
-    results = merge(published, fresh, date, whole_suites=not args.keyword)
+    peers = peer_versions(Path(env["AIDOT_BENCH_PEERS_PYTHON"]))
+    results = merge(published, fresh, date, peers=peers, whole_suites=not args.keyword)
     kept.write_text(json.dumps(results, indent=1) + "\n")
     written = write_report(
         results,
@@ -89,7 +90,6 @@ def main(argv: list[str] | None = None) -> int:
         args.page,
         args.page.with_suffix(""),
         date=date,
-        peers=peer_versions(Path(env["AIDOT_BENCH_PEERS_PYTHON"])),
     )
     print(f"wrote {args.page} and {len(written)} charts; pytest exit status {status}")
     return status
@@ -100,18 +100,20 @@ def merge(
     fresh: list[dict[str, Any]],
     date: str,
     *,
+    peers: dict[str, str] | None = None,
     whole_suites: bool = True,
 ) -> list[dict[str, Any]]:
-    """The published rows with the fresh ones in their place: every suite that ran again is
-    replaced whole (so renamed or removed benchmarks go), or with ``whole_suites=False`` (a
-    ``-k`` selection) only the rows that ran again."""
+    """The published rows with the fresh ones in their place, each fresh row stamped with the
+    date and the peers' versions: every suite that ran again is replaced whole (so renamed or
+    removed benchmarks go), or with ``whole_suites=False`` (a ``-k`` selection) only the rows
+    that ran again."""
     if whole_suites:
         rerun = {r.get("suite") for r in fresh}
         kept = [r for r in published if r.get("suite") not in rerun]
     else:
         again = {(r.get("suite"), r.get("name")) for r in fresh}
         kept = [r for r in published if (r.get("suite"), r.get("name")) not in again]
-    return kept + [{**r, "date": date} for r in fresh]
+    return kept + [{**r, "date": date, "peers": peers or {}} for r in fresh]
 
 
 def peer_versions(python: Path) -> dict[str, str]:

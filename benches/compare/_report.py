@@ -40,7 +40,6 @@ def write_report(
     charts: Path,
     *,
     date: str,
-    peers: Mapping[str, str],
 ) -> list[Path]:
     """Writes the Markdown page and one chart per suite; returns the charts written."""
     suites: dict[str, list[Mapping[str, Any]]] = {}
@@ -60,6 +59,7 @@ def write_report(
         *(f"- {key}: {value}" for key, value in machine.items() if value),
         "",
     ]
+    peers = peers_of(results)
     if peers:
         lines += [
             "Peers (their own environment): "
@@ -98,6 +98,15 @@ def write_report(
         lines.append("")
     page.write_text("\n".join(lines))
     return written
+
+
+def peers_of(results: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The peer versions the rows were measured with (each row records its session's), the
+    latest where suites rerun on different days saw different versions."""
+    peers: dict[str, str] = {}
+    for result in sorted(results, key=lambda r: str(r.get("date", ""))):
+        peers.update(result.get("peers") or {})
+    return peers
 
 
 def _chart(rows: Sequence[Mapping[str, Any]], path: Path, title: str) -> bool:
