@@ -155,9 +155,9 @@ def compare_checkouts(
 ) -> None:
     """Records each variant's median against DVC's, and the first round of the first variant
     (aidot's store cold, DVC's cache warm) beside DVC's first."""
+    dvc_s = statistics.median(dvc_rounds)
     for variant, rounds in aidot_rounds.items():
         name = f"data checkout, {label}" + (f", {variant}" if len(aidot_rounds) > 1 else "")
-        dvc_s = statistics.median(dvc_rounds)
         compare(name, statistics.median(rounds), "dvc checkout", dvc_s, targets[variant])
     first = next(iter(aidot_rounds.values()))[0]
     compare(
