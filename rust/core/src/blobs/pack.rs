@@ -386,7 +386,11 @@ fn write_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
     use std::os::windows::fs::FileExt;
     let mut done = 0;
     while done < data.len() {
-        done += file.seek_write(&data[done..], offset + done as u64)?;
+        // As `write_all`: a write that takes nothing would otherwise loop forever.
+        match file.seek_write(&data[done..], offset + done as u64)? {
+            0 => return Err(std::io::ErrorKind::WriteZero.into()),
+            n => done += n,
+        }
     }
     Ok(())
 }
