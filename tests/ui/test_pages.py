@@ -5,6 +5,7 @@ land in ``test-artifacts/ui/``."""
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ def test_the_runs_table_sorts_filters_and_picks_columns(page: Any, ui: UIServer)
     assert page.locator("table.runs .badge").first.inner_text() == "FINISHED"
 
     page.locator("th", has_text="loss").click()  # descending first
-    page.wait_for_function("location.search.includes('metrics.loss+DESC')")
+    # Not wait_for_function: under the UI's CSP (no 'unsafe-eval') Playwright cannot
+    # re-evaluate a string predicate, so any wait that needs a second poll fails.
+    page.wait_for_url(re.compile(r"metrics\.loss\+DESC"), timeout=TIMEOUT_MS)
     page.wait_for_selector("table.runs tbody tr:first-child >> text=lr-0.03")
     page.locator("th", has_text="loss").click()
     page.wait_for_selector("table.runs tbody tr:first-child >> text=lr-0.3")
@@ -88,7 +91,10 @@ def test_a_run_page_shows_charts_artifacts_and_links(
     page.locator("a", has_text="plots/curve.png").first.click()
     image = page.locator(".preview img")
     image.wait_for()
-    page.wait_for_function("document.querySelector('.preview img').naturalWidth > 0")
+    from playwright.sync_api import expect
+
+    expect(image).to_have_js_property("complete", True, timeout=TIMEOUT_MS)
+    assert image.evaluate("img => img.naturalWidth") > 0, "the preview image did not decode"
 
     page.locator("a", has_text="churn-data@v2").click()
     page.wait_for_selector("h1 >> text=churn-data")
