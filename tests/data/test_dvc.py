@@ -288,3 +288,41 @@ def test_checkout_verifies_unless_told_to_trust_the_store(ws: Workspace, tmp_pat
     assert not (tmp_path / "checked" / "small.txt").exists()
     assert ws.data.checkout("mixed", tmp_path / "unchecked", verify=False) == 2
     assert (tmp_path / "unchecked" / "small.txt").read_bytes() == b"SMALL"
+
+
+def test_status_then_add_stores_a_same_size_edit(ws: Workspace, tmp_path: Path) -> None:
+    # status hashes an edited file without storing it; the add after it must still store it.
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "f.txt").write_bytes(b"aaaa\n")
+    (data / "g.txt").write_bytes(b"same\n")
+    ws.data.add(data, "r")
+    (data / "f.txt").write_bytes(b"bbbb\n")
+    assert ws.data.status("r").modified == ["f.txt"]
+    v2 = ws.data.add(data, "r")
+    assert v2.version == 2
+    assert ws.data.verify("r@v2") == 2
+    assert ws.blobs.get_bytes(v2.files["f.txt"].digest) == b"bbbb\n"
+    assert not ws.data.status("r")  # and the tree state it left is clean and usable
+    ws.data.checkout("r@v2", tmp_path / "out")
+    assert (tmp_path / "out" / "f.txt").read_bytes() == b"bbbb\n"
+
+
+def test_the_status_then_add_commands_lose_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIDOT_HOME", str(tmp_path / "ws"))
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / "f.txt").write_bytes(b"aaaa\n")
+
+    def run(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(cli, ["data", *args], catch_exceptions=False)
+        return result.exit_code, result.output
+
+    assert run("add", str(data), "-n", "r")[0] == 0
+    (data / "f.txt").write_bytes(b"bbbb\n")
+    assert "modified  f.txt" in run("status", "r")[1]
+    assert run("add", str(data), "-n", "r")[0] == 0
+    code, out = run("verify", "r@v2")
+    assert (code, "1 files verified" in out) == (0, True), out

@@ -294,10 +294,9 @@ class DataVersionControl:
             and state.manifest == latest.manifest
         ):
             return Changes()  # untouched since it matched this version
-        digests = self._current_digests(root, listing, state, latest.files)
+        digests, stored = self._current_digests(root, listing, state, latest.files)
         changes = _compare(latest.files, dict(zip(listing.paths, digests, strict=True)))
-        known = [d if d != "?" else "" for d in digests]
-        self._stats.save(root, TreeState(listing, known, "" if changes else latest.manifest))
+        self._stats.save(root, TreeState(listing, stored, "" if changes else latest.manifest))
         return changes
 
     def diff(self, old: str, new: str) -> Changes:
@@ -486,13 +485,18 @@ class DataVersionControl:
         listing: Listing,
         state: TreeState | None,
         known: dict[str, FileEntry],
-    ) -> builtins.list[str]:
+    ) -> tuple[builtins.list[str], builtins.list[str]]:
         """Digests of the listed files in order: from the tree state when a file's stat is
         unchanged, hashed (not stored) when it changed but kept its size, ``"?"`` when its
-        size differs from the known version (a change by itself, no need to read it)."""
+        size differs from the known version (a change by itself, no need to read it).
+
+        Also the digests a tree state may keep: ``add`` trusts a tree state's digest and does
+        not read that file again, so it may only name content in the store. A file hashed here
+        and found changed was not stored, and stays unknown there (the next add stores it)."""
         from aidot import _core
 
         digests = state.known_digests(listing) if state is not None else [""] * len(listing)
+        stored = list(digests)
         base = root if root.is_dir() else root.parent
         to_hash = []
         sizes = listing.sizes.tolist()
@@ -508,7 +512,9 @@ class DataVersionControl:
             hashed = _core.hash_files([f"{base}/{listing.paths[i]}" for i in to_hash])
             for i, digest in zip(to_hash, hashed, strict=True):
                 digests[i] = digest
-        return digests
+                if known[listing.paths[i]].digest == digest:
+                    stored[i] = digest  # the known version's content: stored with it
+        return digests, stored
 
     def _commit(
         self,

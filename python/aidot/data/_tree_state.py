@@ -3,10 +3,13 @@
 For each tree added (or found clean by ``status``) a small file beside the workspace
 (``<workspace>/statcache/<id>.state``, per machine: inodes and mtimes mean nothing elsewhere)
 keeps every file's size, modification time (ns), inode and digest, plus the listing's
-fingerprint and the manifest the tree matched. Comparing a new listing with it is a few NumPy
-operations, so re-adding a 50,000-file tree where 1% changed hashes that 1%, and ``status`` of
-an untouched tree (equal fingerprint) reads nothing else at all. A file rewritten with the same
-size within the same nanosecond on the same inode would be missed, as git and DVC would miss it.
+fingerprint and the manifest the tree matched. ``add`` does not read a file whose stat
+matches, so a tree state names only digests whose content is in the store (``status`` hashes
+edited files without storing them, and leaves those unknown). Comparing a new listing with it
+is a few NumPy operations, so re-adding a 50,000-file tree where 1% changed hashes that 1%, and
+``status`` of an untouched tree (equal fingerprint) reads nothing else at all. A file rewritten
+with the same size within the same nanosecond on the same inode would be missed, as git and DVC
+would miss it.
 """
 
 from __future__ import annotations
