@@ -43,6 +43,9 @@ ProgressCallback = Callable[[int, int, int], object]
 
 ExportMethod = Literal["reflink", "hardlink", "copy"]
 
+MISSING = "missing from the store"
+"""What :meth:`BlobStore.verify_each` reports for a blob that is not stored."""
+
 DEFAULT_GC_GRACE_SECONDS = 3600.0
 """Files written or reused more recently than this survive ``gc``, protecting concurrent puts."""
 
@@ -263,9 +266,24 @@ class BlobStore:
         checked, corrupt = self._inner.verify(digest)
         return VerifyReport(checked, dict(corrupt))
 
+    def verify_each(self, digests: Iterable[str]) -> VerifyReport:
+        """Re-hashes these blobs in parallel and reports every missing (``"missing from the
+        store"``) or damaged one, rather than raising at the first as :meth:`verify_digests`."""
+        checked, corrupt = self._inner.verify_each(list(digests))
+        return VerifyReport(checked, dict(corrupt))
+
     def delete(self, digest: str) -> bool:
         """Removes a blob; returns whether it was stored. Unused chunks go at the next ``gc``."""
         return self._inner.delete(digest)
+
+    def delete_stale(
+        self, digests: Iterable[str], *, grace_seconds: float = DEFAULT_GC_GRACE_SECONDS
+    ) -> GcReport:
+        """Deletes those of ``digests`` that no put wrote or reused within ``grace_seconds``,
+        and spares the rest; unused chunks go at the next ``gc``. For a caller that has just
+        dropped its references to these blobs and checked that no one else has any: unlike
+        :meth:`delete`, it never takes a blob a concurrent put is about to reference."""
+        return GcReport(*self._inner.delete_stale(list(digests), grace_seconds))
 
     def gc(
         self, live: Iterable[str], *, grace_seconds: float = DEFAULT_GC_GRACE_SECONDS

@@ -602,3 +602,50 @@ fn push_and_pull_through_a_folder_remote_move_only_what_is_missing() {
     );
     assert!(Remote::open("ftp://x/y", &[], dir.path()).is_err());
 }
+
+#[test]
+fn delete_stale_spares_recent_and_reused_blobs_and_removes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let (_, packed) = put_small_files(&store, dir.path(), 20);
+    let whole = store.put_bytes(&noise(60_000, 3)).unwrap().digest;
+    let kept = store.put_bytes(b"kept").unwrap().digest;
+    let mut doomed = vec![whole];
+    doomed.extend(&packed[..5]);
+
+    // Everything was just written: a grace of an hour spares it all.
+    let report = store
+        .delete_stale(&doomed, Duration::from_secs(3600))
+        .unwrap();
+    assert_eq!(report.blobs_removed, 0);
+    assert!(doomed.iter().all(|d| store.has(d)));
+
+    let report = store.delete_stale(&doomed, Duration::ZERO).unwrap();
+    assert_eq!(report.blobs_removed, 6);
+    assert!(doomed.iter().all(|d| !store.has(d)));
+    assert!(packed[5..].iter().all(|d| store.has(d)));
+    assert_eq!(store.get_bytes(&kept).unwrap(), b"kept");
+    assert!(store.verify(None).unwrap().corrupt.is_empty());
+}
+
+#[test]
+fn verify_each_reports_every_missing_and_damaged_blob() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let good = store.put_bytes(b"good").unwrap().digest;
+    let damaged = store.put_bytes(b"will be damaged").unwrap().digest;
+    let missing = Digest::of(b"never stored");
+    let path = store.whole_path(&damaged).unwrap().unwrap();
+    let mut permissions = fs::metadata(&path).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    fs::set_permissions(&path, permissions).unwrap();
+    fs::write(&path, b"something else").unwrap();
+
+    let report = store.verify_each(&[good, damaged, missing, good]).unwrap();
+    assert_eq!(report.checked, 3);
+    let found: std::collections::HashMap<_, _> = report.corrupt.into_iter().collect();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&missing], aidot_core::blobs::MISSING);
+    assert!(found[&damaged].contains("hash to"), "{}", found[&damaged]);
+}

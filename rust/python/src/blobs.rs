@@ -22,6 +22,14 @@ fn digest(value: &str) -> PyResult<Digest> {
     Digest::parse(value).map_err(to_pyerr)
 }
 
+fn grace(seconds: f64) -> PyResult<Duration> {
+    Duration::try_from_secs_f64(seconds).map_err(|_| {
+        InvalidArgumentError::new_err(format!(
+            "grace_seconds must be a non-negative number, got {seconds}"
+        ))
+    })
+}
+
 /// BLAKE3 hex digest of `data` (what `b3sum` prints for a file with these bytes).
 #[pyfunction]
 pub(crate) fn hash_bytes(py: Python<'_>, data: &[u8]) -> String {
@@ -242,9 +250,52 @@ impl PyBlobStore {
         ))
     }
 
+    /// `(checked, [(digest, problem), ...])` for these blobs, a missing one included.
+    fn verify_each(
+        &self,
+        py: Python<'_>,
+        digests: Vec<String>,
+    ) -> PyResult<(u64, Vec<(String, String)>)> {
+        let parsed = digests
+            .iter()
+            .map(|d| digest(d))
+            .collect::<PyResult<Vec<_>>>()?;
+        let report = detach(py, || self.inner.verify_each(&parsed))?;
+        Ok((
+            report.checked,
+            report
+                .corrupt
+                .into_iter()
+                .map(|(d, why)| (d.to_hex(), why))
+                .collect(),
+        ))
+    }
+
     fn delete(&self, py: Python<'_>, digest_hex: &str) -> PyResult<bool> {
         let d = digest(digest_hex)?;
         detach(py, || self.inner.delete(&d))
+    }
+
+    /// `(blobs_removed, chunks_removed, temp_removed, bytes_freed)` of deleting those of
+    /// `digests` untouched for `grace_seconds`.
+    fn delete_stale(
+        &self,
+        py: Python<'_>,
+        digests: Vec<String>,
+        grace_seconds: f64,
+    ) -> PyResult<(u64, u64, u64, u64)> {
+        let parsed = digests
+            .iter()
+            .map(|d| digest(d))
+            .collect::<PyResult<Vec<_>>>()?;
+        let grace = grace(grace_seconds)?;
+        let r = detach(py, || self.inner.delete_stale(&parsed, grace))?;
+        Ok((
+            r.blobs_removed,
+            r.chunks_removed,
+            r.temp_removed,
+            r.bytes_freed,
+        ))
     }
 
     /// `(blobs_removed, chunks_removed, temp_removed, bytes_freed)`.
@@ -255,11 +306,7 @@ impl PyBlobStore {
         grace_seconds: f64,
     ) -> PyResult<(u64, u64, u64, u64)> {
         let live: HashSet<Digest> = live.iter().map(|d| digest(d)).collect::<PyResult<_>>()?;
-        let grace = Duration::try_from_secs_f64(grace_seconds).map_err(|_| {
-            InvalidArgumentError::new_err(format!(
-                "grace_seconds must be a non-negative number, got {grace_seconds}"
-            ))
-        })?;
+        let grace = grace(grace_seconds)?;
         let r = detach(py, || self.inner.gc(&live, grace))?;
         Ok((
             r.blobs_removed,

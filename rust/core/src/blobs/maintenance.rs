@@ -34,6 +34,9 @@ pub struct VerifyReport {
     pub corrupt: Vec<(Digest, String)>,
 }
 
+/// What [`BlobStore::verify_each`] reports for a blob that is not stored at all.
+pub const MISSING: &str = "missing from the store";
+
 /// The outcome of [`BlobStore::gc`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -114,6 +117,27 @@ impl BlobStore {
         })
     }
 
+    /// Re-hashes the given blobs in parallel and reports every one that is missing (with
+    /// [`MISSING`] as its finding) or damaged, in digest order; `checked` counts them all.
+    pub fn verify_each(&self, digests: &[Digest]) -> Result<VerifyReport> {
+        let mut unique = digests.to_vec();
+        unique.sort_unstable();
+        unique.dedup();
+        let findings: Vec<Option<(Digest, String)>> = unique
+            .par_iter()
+            .map(|d| match self.check(d) {
+                Ok(()) => Ok(None),
+                Err(Error::Corrupt { detail, .. }) => Ok(Some((*d, detail))),
+                Err(Error::BlobNotFound { .. }) => Ok(Some((*d, MISSING.to_owned()))),
+                Err(err) => Err(err),
+            })
+            .collect::<Result<_>>()?;
+        Ok(VerifyReport {
+            checked: unique.len() as u64,
+            corrupt: findings.into_iter().flatten().collect(),
+        })
+    }
+
     /// Re-hashes the given blobs (in parallel) and fails with [`Error::Corrupt`] naming the
     /// first that no longer matches its digest, or [`Error::BlobNotFound`] for a missing one.
     pub fn verify_digests(&self, digests: &[Digest]) -> Result<()> {
@@ -133,6 +157,41 @@ impl BlobStore {
             }
         }
         Ok(removed)
+    }
+
+    /// Deletes those of `digests` that no put wrote or reused within `grace` (their chunks go at
+    /// the next [`Self::gc`]); the rest stay. For callers that know which blobs they just
+    /// stopped referencing and have checked that nothing else references them: unlike
+    /// [`Self::delete`] this spares a blob that a concurrent put, not yet recorded, reuses.
+    pub fn delete_stale(&self, digests: &[Digest], grace: Duration) -> Result<GcReport> {
+        let cutoff = SystemTime::now()
+            .checked_sub(grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut report = GcReport::default();
+        for digest in digests {
+            for kind in [Kind::Object, Kind::Manifest] {
+                let path = self.layout.path(kind, digest);
+                if remove_if_older(&path, cutoff, &mut report.bytes_freed)? {
+                    report.blobs_removed += 1;
+                }
+            }
+        }
+        self.refresh_packs()?;
+        let wanted: HashSet<Digest> = digests.iter().copied().collect();
+        let packs: HashSet<String> = {
+            let index = self.packs();
+            digests
+                .iter()
+                .filter_map(|d| index.get(d).map(|e| e.pack.to_string()))
+                .collect()
+        };
+        for id in packs {
+            if let Some(removed) = self.rewrite_pack(&id, &|d| !wanted.contains(d), Some(cutoff))? {
+                report.blobs_removed += removed.blobs;
+                report.bytes_freed += removed.bytes;
+            }
+        }
+        Ok(report)
     }
 
     /// Deletes every blob not in `live`, then every chunk no remaining blob uses, then leftover

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 pub use digest::{hash_file, Digest};
-pub use maintenance::{GcReport, Usage, VerifyReport};
+pub use maintenance::{GcReport, Usage, VerifyReport, MISSING};
 pub use read::{BlobStat, ExportMethod, OpenBlob};
 pub use remote::{Remote, Transfer};
 
