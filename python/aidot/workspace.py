@@ -24,6 +24,7 @@ from aidot._lifecycle import ClosesOnExit
 from aidot.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from aidot._verify import WorkspaceReport
     from aidot.blobs import BlobStore, GcReport
     from aidot.data import DataVersionControl
     from aidot.registry import ModelRegistry
@@ -212,6 +213,17 @@ class Workspace(ClosesOnExit):
 
         grace = DEFAULT_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
         return self.blobs.gc(self.store.live_digests(), grace_seconds=grace)
+
+    def verify(self) -> WorkspaceReport:
+        """Checks the whole workspace: the database file (SQLite's ``quick_check``), every
+        blob re-hashed, and every reference (dataset versions, checkpoints, model versions,
+        run artifacts) resolving to content with its digest. ``report.ok`` tells; each of
+        ``report.problems`` names its owner (``aidot verify`` prints them)."""
+        from aidot._verify import verify_workspace
+
+        if "tracker" in self.__dict__:
+            self.tracker.flush()  # what is still queued for the database counts too
+        return verify_workspace(self)
 
     def close(self) -> None:
         """Flushes pending metrics and releases database connections; the workspace reopens

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import click
 
@@ -19,6 +20,7 @@ from aidot.cli._serve import serve_command
 from aidot.cli._tracking import experiments_group, runs_group
 from aidot.cli._tune import studies_group, tune_group
 from aidot.cli._ui import ui_command
+from aidot.cli._verify import verify_command
 from aidot.errors import AidotError
 
 __all__ = ["cli", "main", "run"]
@@ -29,9 +31,19 @@ __all__ = ["cli", "main", "run"]
 @click.option(
     "--debug", is_flag=True, help="Show the Python traceback of an error [env: AIDOT_DEBUG=1]."
 )
-def cli(debug: bool) -> None:
+@click.option(
+    "--workspace",
+    "-w",
+    "workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Workspace folder for every command [default: $AIDOT_HOME, else ./.aidot]; "
+    "a command's own --workspace wins.",
+)
+def cli(debug: bool, workspace: Path | None) -> None:
     """aidot: the whole machine-learning lifecycle in one library."""
     _common.debug = debug or os.environ.get("AIDOT_DEBUG") == "1"
+    _common.workspace_default = workspace
 
 
 cli.add_command(init_command)
@@ -45,6 +57,7 @@ cli.add_command(serve_command)
 cli.add_command(tune_group)
 cli.add_command(studies_group)
 cli.add_command(ui_command)
+cli.add_command(verify_command)
 
 
 def main() -> None:

@@ -33,6 +33,18 @@ def stats_command(workspace: Path | None) -> None:
     table = Table(title=f"blob store {ws.blob_root}", show_header=False)
     table.add_row("blobs", f"{usage.blobs:,}")
     table.add_row("referenced by the workspace", f"{referenced:,}")
+    # Why the two counts differ, so that a mismatch does not read as loss.
+    if usage.blobs > referenced:
+        table.add_row(
+            "not referenced",
+            f"{usage.blobs - referenced:,} (pruned checkpoints, deleted runs or versions, "
+            "interrupted writes: `aidot blobs gc` removes them once older than its grace period)",
+        )
+    elif usage.blobs < referenced:
+        table.add_row(
+            "[red]referenced but not stored[/]",
+            f"at most {referenced - usage.blobs:,}: run `aidot verify` to name their owners",
+        )
     table.add_row("chunk files", f"{usage.chunks:,}")
     table.add_row("space used", human_bytes(usage.bytes))
     console.print(table)
@@ -43,16 +55,24 @@ def stats_command(workspace: Path | None) -> None:
 @workspace_option
 @reports_errors
 def verify_command(digest: str | None, workspace: Path | None) -> None:
-    """Re-hash DIGEST, or every blob, and report damaged ones (exit status 1 if any)."""
+    """Re-hash DIGEST, or every blob, and resolve every reference of the workspace to its
+    content; exit status 1 naming each damaged blob and each owner whose content is lost."""
+    from aidot.cli._verify import print_report
+
     ws = open_workspace(workspace)
-    with console.status("re-hashing blobs..."):
-        report = ws.blobs.verify(digest)
-    for bad, why in sorted(report.corrupt.items()):
-        err_console.print(f"[red]corrupt[/] {bad}: {why}")
-    if report.corrupt:
-        err_console.print(f"{len(report.corrupt)} of {report.checked:,} blobs are damaged")
-        raise SystemExit(1)
-    console.print(f"[green]ok[/] {report.checked:,} blobs verified")
+    if digest is not None:
+        with console.status("re-hashing the blob..."):
+            report = ws.blobs.verify(digest)
+        for bad, why in sorted(report.corrupt.items()):
+            err_console.print(f"[red]corrupt[/] {bad}: {why}")
+        if report.corrupt:
+            raise SystemExit(1)
+        console.print(f"[green]ok[/] {report.checked:,} blobs verified")
+        return
+    with console.status("re-hashing blobs and resolving references..."):
+        blobs = ws.blobs.verify()
+        references = ws.verify()
+    print_report(references, blobs)
 
 
 @blobs_group.command("gc")

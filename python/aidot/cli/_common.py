@@ -35,13 +35,16 @@ def open_workspace(path: Path | None) -> Any:
     """The workspace named by ``--workspace`` or the environment."""
     from aidot.workspace import Workspace
 
-    ws = Workspace(path)
+    ws = Workspace(path if path is not None else workspace_default)
     context = click.get_current_context(silent=True)
     if context is not None:
         # Closed when the command ends: flushes metrics and releases database connections.
         context.call_on_close(ws.close)
     return ws
 
+
+workspace_default: Path | None = None
+"""Set by ``aidot --workspace DIR``: the folder a command without its own option opens."""
 
 debug = False
 """Set by ``aidot --debug`` (or ``AIDOT_DEBUG=1``): errors show their Python traceback."""

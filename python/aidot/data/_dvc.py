@@ -17,6 +17,7 @@ from aidot.data._refs import VersionRef, check_name, parse
 from aidot.data._tree_state import Listing, StatCache, TreeState
 from aidot.errors import (
     AlreadyExistsError,
+    IntegrityError,
     InvalidArgumentError,
     NotFoundError,
     PathNotFoundError,
@@ -333,11 +334,24 @@ class DataVersionControl:
 
     def verify(self, ref: str) -> int:
         """Re-hashes every file of a version; raises :class:`~aidot.errors.IntegrityError`
-        naming a damaged one. Returns the number of files checked."""
+        naming every file whose content is missing or damaged. Returns the number of files
+        checked."""
         version = self.get(ref)
-        digests = {e.digest for e in version.files.values()}
-        self._blobs.verify_digests(sorted(digests))
-        return len(version.files)
+        files = version.files
+        report = self._blobs.verify_each(e.digest for e in files.values())
+        if report.corrupt:
+            bad = [
+                f"{path} (blob {e.digest} {report.corrupt[e.digest]})"
+                for path, e in files.items()
+                if e.digest in report.corrupt
+            ]
+            shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5:,} more" if len(bad) > 5 else "")
+            raise IntegrityError(
+                f"{version.ref}: {len(bad):,} of {len(files):,} files cannot be restored: "
+                f"{shown}. Pull the version from a remote (aidot data pull) or add the "
+                "folder again"
+            )
+        return len(files)
 
     def push(
         self, ref: str, remote: str | None = None, *, progress: Progress | None = None

@@ -29,6 +29,11 @@ def db_errors(action: str) -> Iterator[None]:
                 f"cannot {action}: the database is unreachable ({_first_line(exc.orig)}); "
                 "check that the server is up and reachable"
             ) from exc
+        if "malformed" in str(exc.orig):
+            raise StorageError(
+                f"cannot {action}: the database file is damaged ({_first_line(exc.orig)}); "
+                "`aidot verify` says where, and what to do"
+            ) from exc
         raise StorageError(
             f"cannot {action}: the database failed ({_first_line(exc.orig)}); check that it is "
             "reachable and that the workspace folder is writable"

@@ -170,6 +170,28 @@ class MetadataStore:
         with self.read() as conn:
             return set(conn.execute(sa.select(blob_refs.c.digest).distinct()).scalars())
 
+    def blob_references(self) -> list[tuple[str, str]]:
+        """Every ``(owner, digest)`` reference, sorted: what ``verify`` checks resolves."""
+        import sqlalchemy as sa
+
+        with self.read() as conn:
+            query = sa.select(blob_refs.c.owner, blob_refs.c.digest).order_by(
+                blob_refs.c.owner, blob_refs.c.digest
+            )
+            return [(owner, digest) for owner, digest in conn.execute(query)]
+
+    def check_integrity(self) -> list[str]:
+        """What the database engine finds wrong with its own file (SQLite's ``quick_check``:
+        damaged pages, broken indexes); empty when it is sound. PostgreSQL checks its pages
+        itself as it reads them, so there is nothing to ask it here."""
+        if self.dialect != "sqlite":
+            return []
+        with db_errors("check the metadata database"), self.engine.connect() as conn:
+            rows = [str(r[0]) for r in conn.exec_driver_sql("PRAGMA quick_check").fetchall()]
+        if rows == ["ok"]:
+            return []
+        return [line for row in rows for line in row.splitlines() if line.strip()]
+
     def close(self) -> None:
         """Closes every pooled connection."""
         self.engine.dispose()
