@@ -101,7 +101,9 @@ def test_unchanged_arrays_are_stored_once(run: Run, workspace: Workspace) -> Non
 
 
 def test_retention_keeps_top_k_and_last_and_frees_blobs(run: Run, workspace: Workspace) -> None:
-    manager = CheckpointManager(run, monitor="val_acc", mode="max", save_top_k=2, keep_last=1)
+    manager = CheckpointManager(
+        run, monitor="val_acc", mode="max", save_top_k=2, keep_last=1, prune_grace_seconds=0
+    )
     accuracies = [0.5, 0.9, 0.7, 0.95, 0.6, 0.65]
     for step, acc in enumerate(accuracies):
         manager.save(model_state(step), step=step, metrics={"val_acc": acc})
@@ -148,7 +150,7 @@ def test_a_new_process_resumes_retention(workspace: Workspace, tmp_path: Path) -
 
 def test_a_folder_is_a_self_contained_checkpoint_store(tmp_path: Path) -> None:
     folder = tmp_path / "ckpts"
-    with CheckpointManager(folder, monitor=None, keep_last=2) as manager:
+    with CheckpointManager(folder, monitor=None, keep_last=2, prune_grace_seconds=0) as manager:
         for step in range(4):
             manager.save(model_state(step), step=step)
     assert (folder / "index.json").exists()
@@ -306,3 +308,64 @@ def test_torch_tensors_round_trip_with_their_dtypes(
     fresh = torch.nn.Linear(4, 3)
     fresh.load_state_dict(restored["model"])
     assert restored["lr"] == 0.1
+
+
+def test_pruning_spares_blobs_within_the_grace_period_and_retries_them(
+    run: Run, workspace: Workspace
+) -> None:
+    manager = CheckpointManager(run, monitor=None, keep_last=1, async_save=False)
+    manager.save({"w": np.full(100, 1.0)}, step=1)
+    first = manager.get().manifest
+    manager.save({"w": np.full(100, 2.0)}, step=2)
+    assert first in workspace.blobs  # released, but written just now: spared
+    assert first not in workspace.store.live_digests()
+    manager.prune_grace_seconds = 0
+    manager.save({"w": np.full(100, 3.0)}, step=3)
+    assert first not in workspace.blobs  # retried at the next prune
+    assert set(workspace.blobs) == workspace.store.live_digests()
+
+
+def test_a_version_registered_from_a_checkpoint_outlives_its_pruning(
+    run: Run, workspace: Workspace
+) -> None:
+    manager = CheckpointManager(
+        run, save_top_k=1, keep_last=0, async_save=False, prune_grace_seconds=0
+    )
+    manager.save(model_state(0), step=0, metrics={"val_loss": 0.9})
+    workspace.registry.create_model_version("net", checkpoint=manager.get("best"), run=run)
+    for step, loss in enumerate([0.5, 0.2], start=1):
+        manager.save(model_state(step), step=step, metrics={"val_loss": loss})
+    assert [c.step for c in manager.list()] == [2]  # step 0's checkpoint was pruned
+    with pytest.raises(NotFoundError):
+        manager.restore(0)
+    restored = workspace.registry.restore_checkpoint("models:/net/1")
+    assert_same(model_state(0), restored)
+    assert workspace.verify().ok
+    with pytest.raises(InvalidArgumentError, match="restore_checkpoint"):
+        workspace.registry.load_model("models:/net/1")
+
+
+@pytest.mark.parametrize("grace", [0.0, 60.0])
+def test_a_run_pruning_never_takes_arrays_another_run_is_saving(
+    workspace: Workspace, grace: float
+) -> None:
+    # Run B fine-tunes from run A's state: it reuses A's arrays. A prunes the checkpoint that
+    # holds them while B is between putting its blobs and recording its checkpoint.
+    shared = model_state(0)
+    with workspace.tracker.start_run("a") as run_a, workspace.tracker.start_run("b") as run_b:
+        a = CheckpointManager(
+            run_a, save_top_k=1, keep_last=0, async_save=False, prune_grace_seconds=grace
+        )
+        a.save(shared, step=0, metrics={"val_loss": 0.9})
+        b = CheckpointManager(run_b, save_top_k=1, keep_last=0, async_save=False)
+        record = b._index.add
+
+        def record_after_a_prunes(info: Any, digests: Any) -> None:
+            a.save(model_state(1, frozen_seed=7), step=1, metrics={"val_loss": 0.1})
+            assert [c.step for c in a.list()] == [1]
+            record(info, digests)
+
+        b._index.add = record_after_a_prunes  # type: ignore[method-assign]
+        b.save(shared, step=0, metrics={"val_loss": 0.8})
+        assert_same(shared, b.restore())
+        assert workspace.verify().ok

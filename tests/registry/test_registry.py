@@ -67,7 +67,12 @@ def test_versions_are_numbered_and_carry_their_lineage(
     assert registry.get_model("churn").latest_version == 1
     assert registry.get_model("churn").tags == {"team": "growth"}
 
-    manager = CheckpointManager(tmp_path / "ckpts", monitor=None, async_save=False)
+    folder = CheckpointManager(tmp_path / "ckpts", monitor=None, async_save=False)
+    future = folder.save({"w": np.ones(4)}, step=7)
+    assert future is not None
+    with pytest.raises(InvalidArgumentError, match="not in this workspace's blob store"):
+        registry.create_model_version("churn", checkpoint=future.result())
+    manager = CheckpointManager(run, monitor=None, async_save=False)
     future = manager.save({"w": np.ones(4)}, step=7)
     assert future is not None
     v2 = registry.create_model_version("churn", checkpoint=future.result())
@@ -255,14 +260,13 @@ def test_lineage_compare_and_download(ws: Workspace, tmp_path: Path) -> None:
     data.mkdir()
     (data / "rows.csv").write_text("a\n1\n")
     dataset = ws.data.add(data, "rows")
-    manager_dir = tmp_path / "ckpt"
     versions = []
     for lr in ("0.1", "0.01"):
         with ws.tracker.start_run("train") as run:
             run.log_input(dataset)
             run.log_params({"lr": lr, "depth": "3"})
             run.log_metric("loss", float(lr))
-            manager = CheckpointManager(manager_dir, monitor=None, async_save=False)
+            manager = CheckpointManager(run, monitor=None, async_save=False)
             future = manager.save({"w": np.full(3, float(lr))}, step=5)
             assert future is not None
             versions.append(

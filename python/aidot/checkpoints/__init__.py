@@ -2,6 +2,6 @@
 unchanged arrays stored once, the best and latest kept, restores memory-mapped."""
 
 from aidot.checkpoints._index import CheckpointInfo
-from aidot.checkpoints._manager import CheckpointManager
+from aidot.checkpoints._manager import CheckpointManager, checkpoint_digests, restore_state
 
-__all__ = ["CheckpointInfo", "CheckpointManager"]
+__all__ = ["CheckpointInfo", "CheckpointManager", "checkpoint_digests", "restore_state"]

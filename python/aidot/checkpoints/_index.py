@@ -53,6 +53,10 @@ class CheckpointIndex(Protocol):
         """Forgets checkpoints; returns the digests nothing recorded uses any more."""
         ...
 
+    def unreferenced(self, digests: Iterable[str]) -> set[str]:
+        """Those of ``digests`` that nothing recorded uses."""
+        ...
+
 
 class DatabaseIndex:
     """A run's checkpoints in the workspace database; blobs referenced as
@@ -111,12 +115,13 @@ class DatabaseIndex:
             )
             conn.execute(blob_refs.delete().where(blob_refs.c.owner.in_(owners)))
             conn.execute(checkpoints.delete().where(checkpoints.c.id.in_(list(ids))))
-            still_used = set(
-                conn.execute(
-                    sa.select(blob_refs.c.digest).where(blob_refs.c.digest.in_(released))
-                ).scalars()
-            )
+            still_used = _referenced(conn, released)
         return released - still_used
+
+    def unreferenced(self, digests: Iterable[str]) -> set[str]:
+        wanted = set(digests)
+        with self._store.read() as conn:
+            return wanted - _referenced(conn, wanted)
 
 
 class FolderIndex:
@@ -145,6 +150,9 @@ class FolderIndex:
             released = {d for e in entries if e["id"] in gone for d in e["digests"]}
             self._write(kept)
         return released - {d for e in kept for d in e["digests"]}
+
+    def unreferenced(self, digests: Iterable[str]) -> set[str]:
+        return set(digests) - {d for e in self._read() for d in e["digests"]}
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -186,6 +194,18 @@ class FolderIndex:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _referenced(conn: Any, digests: set[str]) -> set[str]:
+    """Those of ``digests`` that some owner (of any kind) references."""
+    import sqlalchemy as sa
+
+    from aidot.store._schema import blob_refs
+
+    if not digests:
+        return set()
+    query = sa.select(blob_refs.c.digest).where(blob_refs.c.digest.in_(sorted(digests)))
+    return set(conn.execute(query).scalars())
 
 
 def _owner(checkpoint_id: str) -> str:

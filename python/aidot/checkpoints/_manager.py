@@ -41,6 +41,9 @@ if TYPE_CHECKING:
     from aidot.blobs import BlobStore
     from aidot.tracking import Run
 
+PRUNE_GRACE_SECONDS = 60.0
+"""Blobs a put wrote or reused this recently survive pruning (a concurrent save may need them)."""
+
 MANIFEST_FORMAT = "aidot.checkpoint"
 MANIFEST_VERSION = 1
 
@@ -66,6 +69,11 @@ class CheckpointManager(ClosesOnExit):
     ``save_top_k=-1`` keeps every checkpoint; ``monitor=None`` ranks nothing and keeps the
     ``keep_last`` latest. ``every_n_steps`` / ``every_n_epochs`` make :meth:`save` skip the
     others (it returns ``None`` for them).
+
+    A pruned checkpoint's blobs are deleted once no reference of any owner remains (another
+    run's checkpoint, a model version registered from it) and no put has written or reused
+    them for ``prune_grace_seconds``, which spares what a concurrent save has put but not yet
+    recorded; blobs still within the grace are retried at later prunes, or left to ``gc``.
     """
 
     def __init__(
@@ -80,6 +88,7 @@ class CheckpointManager(ClosesOnExit):
         every_n_epochs: int | None = None,
         async_save: bool = True,
         allow_pickle: bool = False,
+        prune_grace_seconds: float = PRUNE_GRACE_SECONDS,
     ) -> None:
         if mode not in ("min", "max"):
             raise InvalidArgumentError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -87,6 +96,10 @@ class CheckpointManager(ClosesOnExit):
             raise InvalidArgumentError(f"save_top_k must be -1 (all), 0 or more, got {save_top_k}")
         if keep_last < 0:
             raise InvalidArgumentError(f"keep_last must be 0 or more, got {keep_last}")
+        if not prune_grace_seconds >= 0:
+            raise InvalidArgumentError(
+                f"prune_grace_seconds must be 0 or more, got {prune_grace_seconds}"
+            )
         if save_top_k == 0 and keep_last == 0:
             raise InvalidArgumentError("save_top_k=0 and keep_last=0 would keep nothing")
         for name, n in (("every_n_steps", every_n_steps), ("every_n_epochs", every_n_epochs)):
@@ -100,7 +113,9 @@ class CheckpointManager(ClosesOnExit):
         self.every_n_epochs = every_n_epochs
         self.async_save = async_save
         self.allow_pickle = allow_pickle
+        self.prune_grace_seconds = prune_grace_seconds
         self._blobs, self._index = _open(target)
+        self._released: set[str] = set()  # unreferenced, spared by the grace period: retried
         self._executor: ThreadPoolExecutor | None = None
         self._pending: Future[CheckpointInfo] | None = None
         self._spare: Spare = {}  # the last snapshot's arrays, once written
@@ -181,7 +196,8 @@ class CheckpointManager(ClosesOnExit):
             "buffers": arrays,
             "tree": flat.tree,
         }
-        manifest_digest = self._blobs.put_buffers([json.dumps(manifest).encode()])[0].digest
+        manifest_bytes = json.dumps(manifest).encode()
+        manifest_digest = self._blobs.put_buffers([manifest_bytes])[0].digest
         info = CheckpointInfo(
             id=new_id(),
             step=meta["step"],
@@ -193,6 +209,14 @@ class CheckpointManager(ClosesOnExit):
         )
         # Recording is the commit point: a crash before it leaves only unreferenced blobs.
         self._index.add(info, [manifest_digest, *(r.digest for r in reports)])
+        # Another manager's prune may have deleted a blob that this save reused between its
+        # put and its record (a fine-tuning run sharing a parent's frozen arrays); now that
+        # the record protects them, anything missing is written again from the snapshot.
+        buffers = [*flat.buffers, manifest_bytes]
+        digests = [*(r.digest for r in reports), manifest_digest]
+        lost = [b for b, d in zip(buffers, digests, strict=True) if not self._blobs.has(d)]
+        if lost:
+            self._blobs.put_buffers(lost)
         self._prune()
         return info
 
@@ -202,8 +226,14 @@ class CheckpointManager(ClosesOnExit):
         every = self._index.entries()
         keep = {c.id for c in self._retained(every)}
         drop = [c.id for c in every if c.id not in keep]
-        for digest in sorted(self._index.remove(drop)):
-            self._blobs.delete(digest)
+        released = self._index.remove(drop)
+        if self._released:  # spared earlier: unless something references them again
+            released |= self._index.unreferenced(self._released)
+        if not released:
+            return
+        candidates = sorted(released)
+        self._blobs.delete_stale(candidates, grace_seconds=self.prune_grace_seconds)
+        self._released = {d for d in candidates if self._blobs.has(d)}
 
     def _retained(
         self, checkpoints: builtins.list[CheckpointInfo]
@@ -269,64 +299,14 @@ class CheckpointManager(ClosesOnExit):
         cores): for a store you trust, restoring then costs almost nothing.
         """
         info = self.get(which)
-        manifest = self._manifest(info)
-        buffers = manifest["buffers"]
-        if verify:
-            self._blobs.verify_digests(b["digest"] for b in buffers)
-        loaded = []
-        for spec in buffers:
-            kind = spec["kind"]
-            if kind in ("bytes", "pickle"):
-                data = self._blobs.get_bytes(spec["digest"])
-                if kind == "pickle":
-                    if not self.allow_pickle:
-                        raise InvalidArgumentError(
-                            f"checkpoint {info.id} holds pickled objects; restore with a "
-                            "CheckpointManager(allow_pickle=True) if you trust it"
-                        )
-                    import pickle
-
-                    loaded.append(pickle.loads(data))
-                else:
-                    loaded.append(bytearray(data) if spec.get("type") == "bytearray" else data)
-                continue
-            array = self._array(spec, mmap=mmap)
-            if kind == "scalar":
-                loaded.append(array[()])
-            elif kind == "torch":
-                loaded.append(numpy_to_tensor(array, spec["torch_dtype"]))
-            else:
-                loaded.append(array)
-        return unflatten(manifest["tree"], loaded, buffers)
-
-    def _array(self, spec: dict[str, Any], *, mmap: bool) -> Any:
-        import numpy as np
-
-        dtype = np.dtype(spec["dtype"])
-        shape = tuple(spec["shape"])
-        if spec["size"] == 0:
-            return np.empty(shape, dtype)
-        path = self._blobs.whole_path(spec["digest"]) if mmap else None
-        if path is not None:
-            return np.memmap(path, dtype=dtype, mode="r", shape=shape)
-        array = np.empty(shape, dtype)
-        self._blobs.read_into(spec["digest"], cast("Any", array))
-        return array
-
-    def _manifest(self, info: CheckpointInfo) -> dict[str, Any]:
-        try:
-            manifest: dict[str, Any] = json.loads(self._blobs.get_bytes(info.manifest))
-        except ValueError as exc:
-            raise IntegrityError(f"checkpoint {info.id}: its manifest is not JSON ({exc})") from exc
-        if manifest.get("format") != MANIFEST_FORMAT:
-            raise IntegrityError(f"checkpoint {info.id}: its manifest is not a checkpoint's")
-        if manifest.get("version", 0) > MANIFEST_VERSION:
-            raise SchemaVersionError(
-                f"checkpoint {info.id} was written by a newer aidot (manifest version "
-                f"{manifest['version']}, this aidot reads up to {MANIFEST_VERSION}); upgrade "
-                "aidot to restore it"
-            )
-        return manifest
+        return restore_state(
+            self._blobs,
+            info.manifest,
+            label=f"checkpoint {info.id}",
+            mmap=mmap,
+            verify=verify,
+            allow_pickle=self.allow_pickle,
+        )
 
     def close(self) -> None:
         """Waits for the save in flight and stops the background thread."""
@@ -334,6 +314,86 @@ class CheckpointManager(ClosesOnExit):
         if self._executor is not None:
             self._executor.shutdown()
             self._executor = None
+
+
+def read_manifest(blobs: BlobStore, manifest_digest: str, label: str) -> dict[str, Any]:
+    """The manifest of a checkpoint (``label`` names it in errors), checked for its format."""
+    try:
+        manifest: dict[str, Any] = json.loads(blobs.get_bytes(manifest_digest))
+    except ValueError as exc:
+        raise IntegrityError(f"{label}: its manifest is not JSON ({exc})") from exc
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise IntegrityError(f"{label}: its manifest is not a checkpoint's")
+    if manifest.get("version", 0) > MANIFEST_VERSION:
+        raise SchemaVersionError(
+            f"{label} was written by a newer aidot (manifest version "
+            f"{manifest['version']}, this aidot reads up to {MANIFEST_VERSION}); upgrade "
+            "aidot to restore it"
+        )
+    return manifest
+
+
+def checkpoint_digests(blobs: BlobStore, manifest_digest: str, label: str) -> set[str]:
+    """Every blob a checkpoint uses: its manifest and its buffers (what a model version
+    registered from it must reference to keep it)."""
+    manifest = read_manifest(blobs, manifest_digest, label)
+    return {manifest_digest, *(b["digest"] for b in manifest["buffers"])}
+
+
+def restore_state(
+    blobs: BlobStore,
+    manifest_digest: str,
+    *,
+    label: str,
+    mmap: bool = True,
+    verify: bool = True,
+    allow_pickle: bool = False,
+) -> Any:
+    """The state a checkpoint manifest describes (see :meth:`CheckpointManager.restore`)."""
+    manifest = read_manifest(blobs, manifest_digest, label)
+    buffers = manifest["buffers"]
+    if verify:
+        blobs.verify_digests(b["digest"] for b in buffers)
+    loaded = []
+    for spec in buffers:
+        kind = spec["kind"]
+        if kind in ("bytes", "pickle"):
+            data = blobs.get_bytes(spec["digest"])
+            if kind == "pickle":
+                if not allow_pickle:
+                    raise InvalidArgumentError(
+                        f"{label} holds pickled objects; restore with allow_pickle=True "
+                        "if you trust it"
+                    )
+                import pickle
+
+                loaded.append(pickle.loads(data))
+            else:
+                loaded.append(bytearray(data) if spec.get("type") == "bytearray" else data)
+            continue
+        array = _array(blobs, spec, mmap=mmap)
+        if kind == "scalar":
+            loaded.append(array[()])
+        elif kind == "torch":
+            loaded.append(numpy_to_tensor(array, spec["torch_dtype"]))
+        else:
+            loaded.append(array)
+    return unflatten(manifest["tree"], loaded, buffers)
+
+
+def _array(blobs: BlobStore, spec: dict[str, Any], *, mmap: bool) -> Any:
+    import numpy as np
+
+    dtype = np.dtype(spec["dtype"])
+    shape = tuple(spec["shape"])
+    if spec["size"] == 0:
+        return np.empty(shape, dtype)
+    path = blobs.whole_path(spec["digest"]) if mmap else None
+    if path is not None:
+        return np.memmap(path, dtype=dtype, mode="r", shape=shape)
+    array = np.empty(shape, dtype)
+    blobs.read_into(spec["digest"], cast("Any", array))
+    return array
 
 
 def _open(target: Run | str | os.PathLike[str]) -> tuple[BlobStore, CheckpointIndex]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aidot.errors import PathNotFoundError
+from aidot.errors import InvalidArgumentError, NotFoundError, PathNotFoundError
 from aidot.registry._servable import infer_signature
 
 if TYPE_CHECKING:
@@ -65,7 +65,11 @@ def store_path(blobs: BlobStore, path: Path) -> tuple[dict[str, Any], set[str]]:
     return source, {*digests, manifest}
 
 
-def checkpoint_source(checkpoint: CheckpointInfo | None) -> tuple[dict[str, Any], set[str]]:
+def checkpoint_source(
+    blobs: BlobStore, checkpoint: CheckpointInfo | None
+) -> tuple[dict[str, Any], set[str]]:
+    from aidot.checkpoints import checkpoint_digests
+
     assert checkpoint is not None
     source = {
         "kind": "checkpoint",
@@ -75,5 +79,13 @@ def checkpoint_source(checkpoint: CheckpointInfo | None) -> tuple[dict[str, Any]
         "epoch": checkpoint.epoch,
         "bytes": checkpoint.size,
     }
-    # The manifest blob; the arrays stay referenced by the checkpoint's own record.
-    return source, {checkpoint.manifest}
+    # The version references every blob of the checkpoint itself, so that it keeps its
+    # weights when the checkpoint's manager later prunes that checkpoint.
+    try:
+        digests = checkpoint_digests(blobs, checkpoint.manifest, f"checkpoint {checkpoint.id}")
+    except NotFoundError:
+        raise InvalidArgumentError(
+            f"checkpoint {checkpoint.id} is not in this workspace's blob store (a folder "
+            "CheckpointManager keeps its own); register a checkpoint of a run's manager"
+        ) from None
+    return source, digests

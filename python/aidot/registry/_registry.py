@@ -216,7 +216,7 @@ class ModelRegistry:
         elif path is not None:
             source, digests = store_path(self._blobs, Path(path))
         else:
-            source, digests = checkpoint_source(checkpoint)
+            source, digests = checkpoint_source(self._blobs, checkpoint)
         lineage: dict[str, Any] = {
             "datasets": self._dataset_refs(run_id, datasets),
             "checkpoint": checkpoint.id if checkpoint is not None else None,
@@ -332,6 +332,11 @@ class ModelRegistry:
 
         version = self.resolve(uri)
         source = version.source
+        if source.get("kind") == "checkpoint":
+            raise InvalidArgumentError(
+                f"{version.uri} is a checkpoint, not a saved model object; restore its state "
+                f"with registry.restore_checkpoint({version.uri!r})"
+            )
         if source.get("kind") != "files" or "format" not in source:
             raise InvalidArgumentError(
                 f"{version.uri} holds {source.get('kind')} content, not a saved model object; "
@@ -347,6 +352,30 @@ class ModelRegistry:
             self._blobs._inner.export_many(items, True)  # hard links where possible: no copy
             loaded = fmt.load(Path(tmp), source.get("format_details", {}), trust=trust)
         return ServableModel(version.name, version.version, loaded, version.signature, fmt.name)
+
+    def restore_checkpoint(
+        self, uri: str, *, mmap: bool = True, verify: bool = True, allow_pickle: bool = False
+    ) -> Any:
+        """The training state of a version registered from a checkpoint, every blob verified
+        first (as :meth:`CheckpointManager.restore <aidot.CheckpointManager.restore>`); it
+        restores even after the checkpoint's manager pruned that checkpoint."""
+        from aidot.checkpoints import restore_state
+
+        version = self.resolve(uri)
+        source = version.source
+        if source.get("kind") != "checkpoint":
+            raise InvalidArgumentError(
+                f"{version.uri} holds {source.get('kind')} content, not a checkpoint; load it "
+                "with load_model(uri), or download(uri, dest) for its files"
+            )
+        return restore_state(
+            self._blobs,
+            source["manifest"],
+            label=f"{version.uri} (checkpoint {source['checkpoint_id']})",
+            mmap=mmap,
+            verify=verify,
+            allow_pickle=allow_pickle,
+        )
 
     def lineage(self, uri: str) -> Lineage:
         """Which data and code trained a version: its run (params, metrics, git commit,
@@ -423,8 +452,8 @@ class ModelRegistry:
         version = self.resolve(uri)
         if version.source.get("kind") != "files":
             raise InvalidArgumentError(
-                f"{version.uri} is a checkpoint; restore it with CheckpointManager(...)"
-                f".restore({version.source.get('checkpoint_id')!r})"
+                f"{version.uri} is a checkpoint; restore its state with "
+                f"registry.restore_checkpoint({version.uri!r})"
             )
         root = Path(dest).absolute()
         if root.exists() and any(root.iterdir()):
