@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -326,3 +329,45 @@ def test_the_status_then_add_commands_lose_nothing(
     assert run("add", str(data), "-n", "r")[0] == 0
     code, out = run("verify", "r@v2")
     assert (code, "1 files verified" in out) == (0, True), out
+
+
+def test_processes_adding_to_one_dataset_at_once_get_distinct_numbers(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    # The dataset does not exist yet: the processes also race to create it.
+    script = textwrap.dedent(
+        """
+        import sys
+        from pathlib import Path
+        from aidot import Workspace
+        ws = Workspace(sys.argv[1], db=sys.argv[2])
+        folder = Path(sys.argv[3])
+        numbers = []
+        for i in range(10):
+            (folder / "f.txt").write_text(f"{folder.name} {i}")
+            numbers.append(ws.data.add(folder, "shared").version)
+        print(",".join(map(str, numbers)))
+        """
+    )
+    folders = []
+    for p in range(4):
+        folder = tmp_path / f"writer{p}"
+        folder.mkdir()
+        folders.append(folder)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, str(ws.home), ws.db_uri, str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in folders
+    ]
+    numbers = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=180)
+        assert proc.returncode == 0, err
+        numbers += [int(n) for n in out.strip().split(",")]
+    assert sorted(numbers) == list(range(1, 41))
+    assert [v.version for v in ws.data.log("shared")] == list(range(40, 0, -1))
+    assert ws.verify().ok

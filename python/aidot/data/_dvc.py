@@ -35,6 +35,9 @@ Progress = Callable[[int, int, int], object]
 
 POINTER_SUFFIX = ".aidot"
 
+_ALLOCATION_ATTEMPTS = 5
+"""Tries at recording a version should two writers still collide on its number."""
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -378,7 +381,7 @@ class DataVersionControl:
         the same content is returned as is, one with other content is a conflict."""
         import sqlalchemy as sa
 
-        from aidot.store._metadata_store import insert_blob_refs
+        from aidot.store._metadata_store import insert_and_lock, insert_blob_refs
         from aidot.store._schema import dataset_tags, dataset_versions, datasets
 
         name, number = check_name(meta["name"]), int(meta["version"])
@@ -394,11 +397,7 @@ class DataVersionControl:
                     "workspace, or compare them with aidot data diff"
                 )
             if row is None:
-                if (
-                    conn.execute(sa.select(datasets.c.name).where(datasets.c.name == name)).first()
-                    is None
-                ):
-                    conn.execute(datasets.insert(), [{"name": name, "created_at": now_ms()}])
+                insert_and_lock(conn, datasets, {"name": name, "created_at": now_ms()})
                 version_id = new_id()
                 conn.execute(
                     dataset_versions.insert(),
@@ -538,20 +537,31 @@ class DataVersionControl:
         columns: Columns,
         manifest: bytes,
     ) -> DatasetVersion:
+        manifest_digest = self._blobs.put_bytes(manifest)
+        for attempt in range(_ALLOCATION_ATTEMPTS):
+            try:
+                return self._insert_version(name, root, message, columns, manifest_digest)
+            except AlreadyExistsError:
+                # The dataset's row lock makes writers take turns; this is the last resort
+                # should a database not honour it.
+                if attempt == _ALLOCATION_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _insert_version(
+        self, name: str, root: Path, message: str, columns: Columns, manifest_digest: str
+    ) -> DatasetVersion:
+        """Allocates the next number and records the version in one transaction, the
+        dataset's row created if new and locked first, as the registry does for models."""
         import sqlalchemy as sa
 
-        from aidot.store._metadata_store import insert_blob_refs, latest_number
+        from aidot.store._metadata_store import insert_and_lock, insert_blob_refs, latest_number
         from aidot.store._schema import dataset_versions, datasets
 
-        manifest_digest = self._blobs.put_bytes(manifest)
         now = now_ms()
         version_id = new_id()
         with self._store.write() as conn:
-            if (
-                conn.execute(sa.select(datasets.c.name).where(datasets.c.name == name)).first()
-                is None
-            ):
-                conn.execute(datasets.insert(), [{"name": name, "created_at": now}])
+            insert_and_lock(conn, datasets, {"name": name, "created_at": now})
             number = 1 + latest_number(
                 conn, dataset_versions.c.version, dataset_versions.c.dataset, name
             )

@@ -46,6 +46,26 @@ def insert_blob_refs(conn: sa.Connection, owner: str, digests: Iterable[str]) ->
     return len(new)
 
 
+def insert_and_lock(conn: sa.Connection, table: sa.Table, row: dict[str, object]) -> None:
+    """Makes sure ``row`` (its primary key, at least) exists in ``table`` and holds it locked
+    until the caller's transaction ends: an insert that skips an existing row (so writers
+    creating the same parent at once do not collide on its key), then ``SELECT ... FOR
+    UPDATE`` on PostgreSQL, where concurrent writers then take turns; SQLite's write
+    transactions are serial already."""
+    import sqlalchemy as sa
+
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), [row])
+    else:
+        from sqlalchemy.dialects import sqlite
+
+        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), [row])
+    key = [column == row[column.name] for column in table.primary_key.columns]
+    conn.execute(sa.select(*table.primary_key.columns).where(*key).with_for_update())
+
+
 def latest_number(
     conn: sa.Connection, number: sa.Column[int], key: sa.Column[str], value: str
 ) -> int:
