@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aidot._ids import new_id, now_ms
+from aidot._paths import refuse_links_on_the_way
 from aidot.data import _manifest
 from aidot.data._manifest import Columns, FileEntry, check_relative
 from aidot.data._refs import VersionRef, check_name, parse
@@ -613,10 +614,14 @@ class DataVersionControl:
         root = str(dest.resolve())
         # Manifest paths are checked relative paths (no "..", no absolute ones), so joining
         # keeps them inside root; resolving 50,000 paths one by one would cost seconds.
+        files = version.files
         items = [
             (entry.digest, f"{root}/{check_relative(rel)}", None if link else entry.mode)
-            for rel, entry in version.files.items()
+            for rel, entry in files.items()
         ]
+        if force and dest.is_dir():
+            # What is already there may hold a link to a folder elsewhere.
+            refuse_links_on_the_way(Path(root), files)
         self._blobs._inner.export_many(items, link, verify, progress)
         return len(items)
 

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from aidot.errors import InvalidArgumentError, NotFoundError
+from aidot._paths import refuse_links_on_the_way
+from aidot.errors import IntegrityError, InvalidArgumentError, NotFoundError
 from aidot.store._schema import run_artifacts
 from aidot.tracking._ops import Op
 
@@ -97,10 +98,25 @@ class ArtifactStore:
         if not found:
             raise NotFoundError(f"run {run_id} has no artifact {clean!r}")
         base = PurePosixPath(clean).parent
-        written = []
+        relatives = []
         for info in found:
-            relative = PurePosixPath(info.path).relative_to(base)
-            target = Path(dest) / Path(*relative.parts)
+            # A row whose path is not clean was not written by aidot (``d/../../x``): refuse
+            # it rather than write wherever it points.
+            try:
+                forged = clean_artifact_path(info.path) != info.path
+            except InvalidArgumentError:
+                forged = True
+            if forged:
+                raise IntegrityError(
+                    f"run {run_id} records an artifact at {info.path!r}, which is not a clean "
+                    "relative path; nothing was written (the row was not made by aidot)"
+                )
+            relatives.append(str(PurePosixPath(info.path).relative_to(base)))
+        root = Path(dest).absolute()
+        refuse_links_on_the_way(root, relatives)
+        written = []
+        for info, relative in zip(found, relatives, strict=True):
+            target = root / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             self._blobs.export(info.digest, target)
             written.append(target)
