@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 
 .DEFAULT_GOAL := help
-.PHONY: help install dev demo lint test bench bench-env compare all
+.PHONY: help install dev demo lint test test-deep bench bench-env compare all
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ test: ## Install with test extras, then run every Rust and Python test
 	$(PIP) install -e '.[test]'
 	cargo test --workspace --exclude aidot-python
 	$(PYTHON) -m pytest
+
+test-deep: ## The model-based tests of every store with many more random sequences (minutes)
+	AIDOT_HYPOTHESIS_PROFILE=deep $(PYTHON) -m pytest -k model_based
 
 BENCH_VENV ?= .bench-venv
 

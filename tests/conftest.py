@@ -14,10 +14,32 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, Phase, settings
 
 from aidot import BlobStore, Workspace
 
 POSTGRES_ENV = "AIDOT_TEST_POSTGRES_URI"
+
+# The model-based tests (hypothesis state machines of each store): a bounded run by default,
+# many more sequences under `make test-deep` (AIDOT_HYPOTHESIS_PROFILE=deep).
+settings.register_profile(
+    "default",
+    max_examples=100,
+    stateful_step_count=30,
+    deadline=None,
+    # A failure is reported as found, unshrunk: shrinking sequences of file-system and
+    # database steps took minutes. `make test-deep` shrinks.
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile(
+    "deep",
+    max_examples=400,
+    stateful_step_count=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.load_profile(os.environ.get("AIDOT_HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
