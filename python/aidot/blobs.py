@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -79,11 +79,14 @@ class VerifyReport:
     checked: int
     corrupt: dict[str, str]
     """Damaged blobs: digest -> what is wrong."""
+    damaged_packs: dict[str, str] = field(default_factory=dict)
+    """Packs whose index is damaged and could not be rebuilt from the pack: pack id -> what is
+    wrong. Their blobs cannot be read (the files are kept); the rest of the store can."""
 
     @property
     def ok(self) -> bool:
         """True when nothing checked was damaged."""
-        return not self.corrupt
+        return not self.corrupt and not self.damaged_packs
 
 
 @dataclass(frozen=True)
@@ -263,8 +266,8 @@ class BlobStore:
 
     def verify(self, digest: str | None = None) -> VerifyReport:
         """Re-hashes one blob, or all of them in parallel, and reports the damaged ones."""
-        checked, corrupt = self._inner.verify(digest)
-        return VerifyReport(checked, dict(corrupt))
+        checked, corrupt, packs = self._inner.verify(digest)
+        return VerifyReport(checked, dict(corrupt), dict(packs))
 
     def verify_each(self, digests: Iterable[str]) -> VerifyReport:
         """Re-hashes these blobs in parallel and reports every missing (``"missing from the

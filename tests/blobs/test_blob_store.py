@@ -312,3 +312,37 @@ def test_verify_digests_names_damage(store: BlobStore) -> None:
         store.verify_digests([digest])
     with pytest.raises(BlobNotFoundError):
         store.verify_digests([hash_bytes(b"never stored")])
+
+
+def test_one_damaged_pack_index_takes_nothing_down(tmp_path: Path) -> None:
+    from aidot import CheckpointManager, Workspace
+
+    ws = Workspace(tmp_path / "ws")
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(100):  # enough small files for the add to pack them
+        (data / f"f{i:03d}.txt").write_bytes(f"file {i}".encode())
+    ws.data.add(data, "packed")
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_bytes(b"x")
+    ws.data.add(other, "unrelated")
+    ws.close()
+    (index,) = (ws.blob_root / "packs").glob("*.idx")
+    damaged = bytearray(index.read_bytes())
+    damaged[100] ^= 1
+    index.write_bytes(bytes(damaged))
+
+    again = Workspace(tmp_path / "ws")
+    with again.tracker.start_run("r") as run:
+        run.log_text("still works", "notes.txt")
+        manager = CheckpointManager(run, monitor=None, async_save=False)
+        manager.save({"w": np.ones(3)}, step=1)
+    assert again.data.checkout("unrelated", tmp_path / "out1") == 1
+    assert again.data.checkout("packed", tmp_path / "out2") == 100  # rebuilt from the pack
+    assert (tmp_path / "out2" / "f042.txt").read_bytes() == b"file 42"
+    assert again.blobs.verify().ok
+    assert again.verify().ok
+    again.gc(grace_seconds=0)
+    assert again.data.verify("packed@v1") == 100
+    again.close()

@@ -44,13 +44,16 @@ def print_report(report: WorkspaceReport, blobs: VerifyReport | None) -> None:
     for digest, why in sorted(unreferenced.items()):
         if digest not in referenced:
             err_console.print(f"[yellow]corrupt[/] {digest} (nothing references it): {why}")
+    packs = {} if blobs is None else blobs.damaged_packs
+    for pack, why in sorted(packs.items()):
+        err_console.print(f"[red]damaged pack[/] {pack}: {why}; its files are kept as they are")
     if report.problems:
         owners = len({p.owner for p in report.problems})
         err_console.print(
             f"{len(report.problems):,} references of {owners:,} owners do not resolve to their "
             "content; restore it from a remote (`aidot data pull`) or re-create the owners"
         )
-    if not report.ok or unreferenced:
+    if not report.ok or unreferenced or packs:
         raise SystemExit(1)
     checked = report.blobs_checked if blobs is None else blobs.checked
     console.print(

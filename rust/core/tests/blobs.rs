@@ -384,9 +384,12 @@ fn a_batch_larger_than_a_pack_fills_several_and_reads_back_cold() {
         .map(|p| fs::metadata(p).unwrap().len())
         .sum();
     let total: usize = contents.iter().map(Vec::len).sum();
+    // Each pack ends with a copy of its index: header, entries, checksum, length and magic.
+    let copies = 2 * (16 + 32 + 8 + 8) + contents.len() * 44;
     assert_eq!(
-        packed, total as u64,
-        "packs hold the blobs and nothing else"
+        packed,
+        (total + copies) as u64,
+        "packs hold the blobs and a copy of their index, nothing else"
     );
     evict_from_page_cache(store.root());
     let reopened = BlobStore::open(store.root()).unwrap();
@@ -648,4 +651,84 @@ fn verify_each_reports_every_missing_and_damaged_blob() {
     assert_eq!(found.len(), 2);
     assert_eq!(found[&missing], aidot_core::blobs::MISSING);
     assert!(found[&damaged].contains("hash to"), "{}", found[&damaged]);
+}
+
+fn only_pack(store: &BlobStore, ext: &str) -> PathBuf {
+    let mut found: Vec<PathBuf> = fs::read_dir(store.root().join("packs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+fn flip_byte_at(path: &std::path::Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0x01;
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_pack_index_is_rebuilt_from_its_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let (paths, digests) = {
+        let store = store(dir.path());
+        put_small_files(&store, dir.path(), 80)
+    };
+    let store_dir = dir.path().join("blobs");
+    let index = only_pack(&BlobStore::open(&store_dir).unwrap(), "idx");
+    let good = fs::read(&index).unwrap();
+    flip_byte_at(&index, 100);
+    // A new process opens the store: the index is rebuilt, every blob reads back.
+    let store = store(dir.path());
+    for (path, digest) in paths.iter().zip(&digests) {
+        assert_eq!(store.get_bytes(digest).unwrap(), fs::read(path).unwrap());
+    }
+    assert_eq!(fs::read(&index).unwrap(), good);
+    let report = store.verify(None).unwrap();
+    assert!(report.corrupt.is_empty() && report.damaged_packs.is_empty());
+}
+
+#[test]
+fn gc_keeps_a_pack_whose_index_was_deleted_and_gives_it_back_its_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let (paths, digests) = put_small_files(&store, dir.path(), 80);
+    let index = only_pack(&store, "idx");
+    fs::remove_file(&index).unwrap();
+    let store = common::store(dir.path());
+    assert!(!store.has(&digests[0])); // invisible, not gone
+    let live: HashSet<Digest> = digests.iter().copied().collect();
+    store.gc(&live, Duration::ZERO).unwrap();
+    assert!(index.exists());
+    for (path, digest) in paths.iter().zip(&digests) {
+        assert_eq!(store.get_bytes(digest).unwrap(), fs::read(path).unwrap());
+    }
+}
+
+#[test]
+fn an_index_beyond_repair_affects_only_its_own_pack() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let (_, packed) = put_small_files(&store, dir.path(), 80);
+    let whole = store.put_bytes(b"a blob of its own").unwrap().digest;
+    let pack = only_pack(&store, "pack");
+    let index = only_pack(&store, "idx");
+    // Both copies of the index damaged: nothing to rebuild it from.
+    let size = fs::metadata(&pack).unwrap().len() as usize;
+    flip_byte_at(&pack, size - 40);
+    flip_byte_at(&index, 100);
+    let store = common::store(dir.path());
+    assert_eq!(store.get_bytes(&whole).unwrap(), b"a blob of its own");
+    assert!(matches!(
+        store.get_bytes(&packed[0]),
+        Err(Error::BlobNotFound { .. })
+    ));
+    let report = store.verify(None).unwrap();
+    assert_eq!(report.damaged_packs.len(), 1, "{report:?}");
+    store.put_bytes(b"still writable").unwrap();
+    store.gc(&HashSet::from([whole]), Duration::ZERO).unwrap();
+    assert!(pack.exists() && index.exists()); // kept for a repair, never collected
+    assert_eq!(store.get_bytes(&whole).unwrap(), b"a blob of its own");
 }

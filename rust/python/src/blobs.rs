@@ -14,6 +14,9 @@ use crate::gil::{detach, run_cancellable};
 /// `(digest, size, bytes_written, chunks)`.
 type PutTuple = (String, u64, u64, u32);
 
+/// `(name, what is wrong)` pairs: damaged blobs by digest, damaged packs by id.
+type Findings = Vec<(String, String)>;
+
 fn put_tuple(r: PutReport) -> PutTuple {
     (r.digest.to_hex(), r.size, r.bytes_written, r.chunks)
 }
@@ -231,13 +234,13 @@ impl PyBlobStore {
             .map(aidot_core::blobs::ExportMethod::as_str)
     }
 
-    /// `(checked, [(digest, problem), ...])`.
+    /// `(checked, [(digest, problem), ...], [(pack id, problem), ...])`.
     #[pyo3(signature = (digest_hex=None))]
     fn verify(
         &self,
         py: Python<'_>,
         digest_hex: Option<&str>,
-    ) -> PyResult<(u64, Vec<(String, String)>)> {
+    ) -> PyResult<(u64, Findings, Findings)> {
         let d = digest_hex.map(digest).transpose()?;
         let report = detach(py, || self.inner.verify(d.as_ref()))?;
         Ok((
@@ -247,15 +250,12 @@ impl PyBlobStore {
                 .into_iter()
                 .map(|(d, why)| (d.to_hex(), why))
                 .collect(),
+            report.damaged_packs,
         ))
     }
 
     /// `(checked, [(digest, problem), ...])` for these blobs, a missing one included.
-    fn verify_each(
-        &self,
-        py: Python<'_>,
-        digests: Vec<String>,
-    ) -> PyResult<(u64, Vec<(String, String)>)> {
+    fn verify_each(&self, py: Python<'_>, digests: Vec<String>) -> PyResult<(u64, Findings)> {
         let parsed = digests
             .iter()
             .map(|d| digest(d))

@@ -32,6 +32,9 @@ pub struct VerifyReport {
     pub checked: u64,
     /// Each damaged blob with what is wrong with it, in digest order.
     pub corrupt: Vec<(Digest, String)>,
+    /// Packs whose index is damaged and could not be rebuilt from the pack (their blobs are
+    /// unreadable; the files are kept), by pack id, with what is wrong.
+    pub damaged_packs: Vec<(String, String)>,
 }
 
 /// What [`BlobStore::verify_each`] reports for a blob that is not stored at all.
@@ -111,9 +114,16 @@ impl BlobStore {
                 Err(err) => Err(err),
             })
             .collect::<Result<_>>()?;
+        let mut damaged_packs: Vec<(String, String)> = self
+            .packs()
+            .damaged()
+            .map(|(id, why)| (id.to_owned(), why.to_owned()))
+            .collect();
+        damaged_packs.sort_unstable();
         Ok(VerifyReport {
             checked: digests.len() as u64,
             corrupt: findings.into_iter().flatten().collect(),
+            damaged_packs,
         })
     }
 
@@ -135,6 +145,7 @@ impl BlobStore {
         Ok(VerifyReport {
             checked: unique.len() as u64,
             corrupt: findings.into_iter().flatten().collect(),
+            damaged_packs: Vec::new(),
         })
     }
 
@@ -220,6 +231,7 @@ impl BlobStore {
                 }
             }
         }
+        self.restore_lost_indexes(cutoff)?;
         let packed = self.gc_packs(live, cutoff)?;
         report.blobs_removed += packed.blobs;
         report.bytes_freed += packed.bytes;
@@ -300,8 +312,7 @@ impl BlobStore {
     /// whose index never got renamed into place, and lock files of rewritten packs.
     fn pack_leftovers(&self) -> Result<Vec<std::path::PathBuf>> {
         let dir = self.layout.packs_dir();
-        let ids: HashSet<String> = self.pack_ids()?.into_iter().collect();
-        let mut leftovers = Vec::new();
+        let mut names = Vec::new();
         for entry in fs::read_dir(&dir).at("list", &dir)? {
             let path = entry.at("list", &dir)?.path();
             let ext = path
@@ -312,11 +323,24 @@ impl BlobStore {
                 .file_stem()
                 .and_then(|e| e.to_str())
                 .unwrap_or_default();
-            let live = ext == "idx" || (matches!(ext, "pack" | "lock") && ids.contains(stem));
-            if !live {
-                leftovers.push(path);
-            }
+            names.push((ext.to_owned(), stem.to_owned(), path));
         }
+        // A named pack is never a leftover, index or not: it may hold the only copy of
+        // referenced blobs (only `.put-` temporaries are interrupted writes).
+        let packs: HashSet<&str> = names
+            .iter()
+            .filter(|(ext, ..)| matches!(ext.as_str(), "pack" | "idx"))
+            .map(|(_, stem, _)| stem.as_str())
+            .collect();
+        let leftovers = names
+            .iter()
+            .filter(|(ext, stem, _)| {
+                let live = matches!(ext.as_str(), "idx" | "pack")
+                    || (ext == "lock" && packs.contains(stem.as_str()));
+                !live
+            })
+            .map(|(.., path)| path.clone())
+            .collect();
         Ok(leftovers)
     }
 }

@@ -9,6 +9,11 @@
 //!
 //! Index layout, little-endian: magic `AIDOTPK1`, entry count (u64), entries of digest (32
 //! bytes), offset (u64) and length (u32), then the BLAKE3 digest of everything before it.
+//!
+//! The pack carries a copy of its index after the blobs, followed by the copy's length (u64)
+//! and the magic `AIDOTPT1`, so that a damaged or lost `.idx` is rebuilt from the pack alone
+//! (packs written before the trailer existed cannot be, and are kept, never deleted, when their
+//! index fails). A damaged index affects only reads of the blobs in that pack.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -25,6 +30,7 @@ use crate::error::IoContext;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"AIDOTPK1";
+const TRAILER_MAGIC: &[u8; 8] = b"AIDOTPT1";
 const ENTRY_LEN: usize = 44;
 
 /// Blobs up to this size go into packs when a batch is large enough to be worth it.
@@ -99,11 +105,72 @@ pub(crate) fn decode_index(bytes: &[u8], path: &Path) -> Result<Vec<(Digest, u64
         .collect())
 }
 
+/// The copy of its index that a pack carries at its end (see the module docs).
+fn trailer(entries: &[(Digest, u64, u32)]) -> Vec<u8> {
+    let mut out = encode_index(entries);
+    out.extend_from_slice(&(out.len() as u64).to_le_bytes());
+    out.extend_from_slice(TRAILER_MAGIC);
+    out
+}
+
+/// The entries a pack's trailer lists, checked against their checksum.
+pub(crate) fn index_from_pack(pack: &Path) -> Result<Vec<(Digest, u64, u32)>> {
+    let corrupt = |what: &str| Error::Corrupt {
+        digest: pack.display().to_string(),
+        detail: format!("the pack {what}, so its index cannot be rebuilt"),
+    };
+    let file = File::open(pack).at("open", pack)?;
+    let size = file.metadata().at("read", pack)?.len();
+    if size < 16 {
+        return Err(corrupt("is too short to hold a copy of its index"));
+    }
+    let mut footer = [0u8; 16];
+    read_exact_at(&file, &mut footer, size - 16).at("read", pack)?;
+    if &footer[8..] != TRAILER_MAGIC {
+        return Err(corrupt(
+            "has no copy of its index (written by an older aidot)",
+        ));
+    }
+    let len = u64::from_le_bytes(footer[..8].try_into().expect("8 bytes"));
+    if len > size - 16 {
+        return Err(corrupt("names a copy of its index longer than itself"));
+    }
+    let mut copy = vec![0u8; usize::try_from(len).map_err(|_| corrupt("is damaged"))?];
+    read_exact_at(&file, &mut copy, size - 16 - len).at("read", pack)?;
+    let entries = decode_index(&copy, pack)?;
+    let data_end = size - 16 - len;
+    if entries
+        .iter()
+        .any(|(_, offset, len)| offset + u64::from(*len) > data_end)
+    {
+        return Err(corrupt("lists blobs beyond its data"));
+    }
+    Ok(entries)
+}
+
+/// Writes pack `id`'s index anew from the copy inside the pack (atomically: a temporary file
+/// renamed over the damaged or missing one); returns its entries.
+pub(crate) fn rebuild_index(dir: &Path, id: &str) -> Result<Vec<(Digest, u64, u32)>> {
+    let entries = index_from_pack(&pack_path(dir, id))?;
+    let path = index_path(dir, id);
+    let mut temp = temp_in(dir)?;
+    temp.write_all(&encode_index(&entries))
+        .and_then(|()| temp.as_file().sync_all())
+        .at("write", &path)?;
+    temp.persist(&path)
+        .map_err(|e| Error::io("replace", &path, e.error))?;
+    super::write::sync_dir(dir)?;
+    Ok(entries)
+}
+
 /// The packed blobs this process knows of, refreshed from `packs/` when asked.
 #[derive(Debug, Default)]
 pub(crate) struct PackIndex {
     entries: HashMap<Digest, PackEntry>,
     loaded: HashSet<Arc<str>>,
+    /// Packs whose index is damaged and could not be rebuilt, with what is wrong: their blobs
+    /// cannot be read, the rest of the store can.
+    damaged: HashMap<Arc<str>, String>,
 }
 
 impl PackIndex {
@@ -113,6 +180,11 @@ impl PackIndex {
 
     pub(crate) fn digests(&self) -> impl Iterator<Item = &Digest> {
         self.entries.keys()
+    }
+
+    /// Packs whose blobs cannot be read because their index is damaged beyond rebuilding.
+    pub(crate) fn damaged(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.damaged.iter().map(|(id, why)| (&**id, why.as_str()))
     }
 
     /// Loads indexes that appeared since the last refresh and forgets packs that are gone.
@@ -133,6 +205,7 @@ impl PackIndex {
             // loaded but shadowed by the old entries. Rare enough to rebuild from scratch.
             self.entries.clear();
             self.loaded.clear();
+            self.damaged.clear();
         }
         for id in present {
             if self.loaded.contains(&id) {
@@ -145,7 +218,14 @@ impl PackIndex {
                 Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(err) => return Err(Error::io("read", &path, err)),
             };
-            self.add(&id, &decode_index(&bytes, &path)?);
+            match decode_index(&bytes, &path).or_else(|_| rebuild_index(dir, &id)) {
+                Ok(entries) => self.add(&id, &entries),
+                // Unreadable: only this pack's blobs are affected. Its files stay as they are
+                // (gc never deletes a pack), for a later repair or by hand.
+                Err(err) => {
+                    self.damaged.insert(Arc::clone(&id), err.to_string());
+                }
+            }
             self.loaded.insert(id);
         }
         Ok(())
@@ -261,23 +341,11 @@ impl PackBuilder {
                 size: 0,
             });
         }
-        let mut writes = Vec::new();
         let pack = self.current.as_mut().expect("opened above");
         let len = u32::try_from(data.len()).expect("packable blobs are small");
         pack.entries.push((digest, pack.size, len));
+        let mut writes = pack.append(data, &mut self.spare, &self.dir);
         pack.size += data.len() as u64;
-        let mut rest = data;
-        while !rest.is_empty() {
-            let room = pack.buffer.len() - pack.filled;
-            let (now, later) = rest.split_at(room.min(rest.len()));
-            pack.buffer.as_mut_slice()[pack.filled..pack.filled + now.len()].copy_from_slice(now);
-            pack.filled += now.len();
-            rest = later;
-            if pack.filled == pack.buffer.len() {
-                let next = reuse_or_allocate(&mut self.spare);
-                writes.push(pack.hand_out(next, &self.dir));
-            }
-        }
         if pack.size >= PACK_TARGET_BYTES {
             writes.extend(self.finish_current()?);
         }
@@ -291,18 +359,25 @@ impl PackBuilder {
 
     /// Closes the pack being written and writes its index; both stay temporary. Returns the
     /// write of what its buffer holds (padded to the alignment; the commit trims it).
-    fn finish_current(&mut self) -> Result<Option<PackWrite>> {
+    fn finish_current(&mut self) -> Result<Vec<PackWrite>> {
+        let mut writes = Vec::new();
+        if let Some(pack) = self.current.as_mut() {
+            pack.entries.sort_unstable_by_key(|(digest, ..)| *digest);
+            let copy = trailer(&pack.entries);
+            writes = pack.append(&copy, &mut self.spare, &self.dir);
+            pack.size += copy.len() as u64;
+        }
         let Some(OpenPack {
             temp,
             file,
             mut buffer,
             filled,
             flushed,
-            mut entries,
+            entries,
             size,
         }) = self.current.take()
         else {
-            return Ok(None);
+            return Ok(writes);
         };
         let last = (filled > 0).then(|| {
             let len = filled.div_ceil(ALIGN) * ALIGN;
@@ -315,8 +390,8 @@ impl PackBuilder {
                 dir: self.dir.clone(),
             }
         });
+        writes.extend(last);
         let id = new_pack_id();
-        entries.sort_unstable_by_key(|(digest, ..)| *digest);
         let mut index = temp_in(&self.dir)?;
         index
             .write_all(&encode_index(&entries))
@@ -329,14 +404,14 @@ impl PackBuilder {
             size,
             id,
         });
-        Ok(last)
+        Ok(writes)
     }
 
     /// Every pack of the batch, written, closed and indexed, ready to be made durable and
     /// renamed. Every write handed out by [`PackBuilder::add`] must have run.
     pub(crate) fn finish(mut self) -> Result<Vec<FinishedPack>> {
-        if let Some(last) = self.finish_current()? {
-            last.run()?;
+        for write in self.finish_current()? {
+            write.run()?;
         }
         for pack in &self.finished {
             pack.file
@@ -348,6 +423,24 @@ impl PackBuilder {
 }
 
 impl OpenPack {
+    /// Copies `data` into the buffer, handing out each buffer that fills up to be written.
+    fn append(&mut self, data: &[u8], spare: &mut Vec<AlignedBuf>, dir: &Path) -> Vec<PackWrite> {
+        let mut writes = Vec::new();
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = self.buffer.len() - self.filled;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.buffer.as_mut_slice()[self.filled..self.filled + now.len()].copy_from_slice(now);
+            self.filled += now.len();
+            rest = later;
+            if self.filled == self.buffer.len() {
+                let next = reuse_or_allocate(spare);
+                writes.push(self.hand_out(next, dir));
+            }
+        }
+        writes
+    }
+
     /// Hands out the full buffer to be written, and goes on with `next`.
     fn hand_out(&mut self, next: AlignedBuf, dir: &Path) -> PackWrite {
         let buffer = std::mem::replace(&mut self.buffer, next);

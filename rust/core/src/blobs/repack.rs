@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use super::digest::Digest;
-use super::pack::{decode_index, index_path, pack_path, read_entry, PackEntry};
+use super::pack::{decode_index, index_path, pack_path, read_entry, rebuild_index, PackEntry};
 use super::write::{Durability, Writer};
 use super::BlobStore;
 use crate::error::IoContext;
@@ -37,14 +37,54 @@ impl BlobStore {
         Ok(ids)
     }
 
-    /// The entries of pack `id`, or None when it is gone (rewritten by someone else).
+    /// The entries of pack `id`, or None when it is gone (rewritten by someone else) or its
+    /// index is damaged beyond rebuilding (the pack is then left as it is).
     pub(crate) fn pack_entries(&self, id: &str) -> Result<Option<Vec<(Digest, u64, u32)>>> {
-        let path = index_path(&self.layout.packs_dir(), id);
+        let dir = self.layout.packs_dir();
+        let path = index_path(&dir, id);
         match fs::read(&path) {
-            Ok(bytes) => decode_index(&bytes, &path).map(Some),
+            Ok(bytes) => Ok(decode_index(&bytes, &path)
+                .or_else(|_| rebuild_index(&dir, id))
+                .ok()),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(err) => Err(Error::io("read", &path, err)),
         }
+    }
+
+    /// Gives back their index to packs that lost it (deleted by hand, or a crash between the
+    /// two renames of a commit) and have not been touched since `cutoff`, from the copy each
+    /// pack carries; returns how many. Under the pack's lock, so never racing a rewrite.
+    pub(crate) fn restore_lost_indexes(&self, cutoff: SystemTime) -> Result<u64> {
+        let dir = self.layout.packs_dir();
+        let mut restored = 0;
+        for entry in fs::read_dir(&dir).at("list", &dir)? {
+            let path = entry.at("list", &dir)?.path();
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".pack"))
+                .filter(|id| !id.starts_with(super::layout::TEMP_PREFIX))
+            else {
+                continue;
+            };
+            if index_path(&dir, id).exists() {
+                continue;
+            }
+            let old = fs::metadata(&path)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t <= cutoff);
+            if !old {
+                continue;
+            }
+            let _lock = PackLock::acquire(&dir, id)?;
+            if path.exists() && !index_path(&dir, id).exists() && rebuild_index(&dir, id).is_ok() {
+                restored += 1;
+            }
+        }
+        if restored > 0 {
+            self.refresh_packs()?;
+        }
+        Ok(restored)
     }
 
     /// Rewrites pack `id` keeping only the blobs `keep` accepts; returns what went, or None
