@@ -307,6 +307,15 @@ class BlobStore:
         return StoreUsage(*self._inner.usage())
 
 
+def list_files(root: str | os.PathLike[str]) -> list[str]:
+    """The relative paths (``/``-separated, sorted) of every file under the folder ``root``,
+    listed in parallel. A symbolic link to a file inside ``root`` counts as that file; any
+    other link (outside ``root``, to a folder, dangling) raises
+    :class:`~aidot.errors.InvalidArgumentError` naming it: the rule of everything aidot
+    versions (datasets, registered folders, logged artifact folders)."""
+    return list(_core.scan_tree(_path(root))[0])
+
+
 def _path(path: str | os.PathLike[str]) -> str:
     try:
         return os.fspath(path)

@@ -33,14 +33,12 @@ def check_relative(path: str) -> str:
     String tests only: this runs once per file of a manifest, 50,000 times for a large one.
     """
     wrapped = f"/{path}/"
-    if (
-        not path
-        or path[0] == "/"
-        or "\\" in path
-        or "//" in wrapped
-        or "/./" in wrapped
-        or "/../" in wrapped
-    ):
+    if "\\" in path:
+        raise InvalidArgumentError(
+            f"file {path!r} has a backslash in its name, which is a folder separator on "
+            "Windows, so the version could not be checked out there as it is; rename the file"
+        )
+    if not path or path[0] == "/" or "//" in wrapped or "/./" in wrapped or "/../" in wrapped:
         raise InvalidArgumentError(
             f"dataset path {path!r} must be relative, inside the dataset root, without "
             "'..' or '.' parts"

@@ -121,6 +121,7 @@ class Run:
     ) -> None:
         """Stores a file in the blob store as ``artifact_path/NAME`` of this run."""
         path = Path(local_path)
+        _refuse_backslash(path, path.name)
         self._tracker._artifacts_for(self.id).log_files(
             self.id, [(path, join(artifact_path, path.name))]
         )
@@ -129,11 +130,15 @@ class Run:
         self, local_dir: str | os.PathLike[str], artifact_path: str | None = None
     ) -> None:
         """Stores every file under a folder, keeping relative paths, in one parallel batch."""
+        from aidot.blobs import list_files
+
         root = Path(local_dir)
         if not root.is_dir():
             raise InvalidArgumentError(f"{root} is not a folder; use log_artifact for a file")
-        files = sorted(p for p in root.rglob("*") if p.is_file())
-        pairs = [(p, join(artifact_path, p.relative_to(root).as_posix())) for p in files]
+        relatives = list_files(root)  # links: the rule of datasets and registered folders
+        for relative in relatives:
+            _refuse_backslash(root / relative, relative)
+        pairs = [(root / rel, join(artifact_path, rel)) for rel in relatives]
         self._tracker._artifacts_for(self.id).log_files(self.id, pairs)
 
     def log_dict(self, dictionary: Any, artifact_file: str) -> None:
@@ -188,3 +193,12 @@ class Run:
             self.end(RunStatus.KILLED)
         else:
             self.end(RunStatus.FAILED)
+
+
+def _refuse_backslash(path: Path, name: str) -> None:
+    """A file named ``a\\b`` would be logged as ``a/b``: refused instead, with the fix."""
+    if "\\" in name:
+        raise InvalidArgumentError(
+            f"{path}: a backslash in a file name is a folder separator on Windows, so the "
+            "artifact could not be downloaded as it is; rename the file"
+        )

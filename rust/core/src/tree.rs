@@ -29,9 +29,13 @@ pub struct FileStat {
     pub mode: u32,
 }
 
-/// Every regular file under `root` (symbolic links to files count as the file they point to;
-/// links to folders are not followed, so a tree with a cycle still ends), sorted by path.
-/// `root` may also be a single file, listed under its own name.
+/// Every regular file under `root`, sorted by path. `root` may also be a single file, listed
+/// under its own name.
+///
+/// Symbolic links, one rule for everything aidot versions: a link to a file inside `root` is
+/// that file's content; any other link (to a file outside `root`, to a folder, or to nothing)
+/// is refused with [`Error::InvalidArgument`] naming it, never followed out of the root or
+/// dropped silently.
 pub fn scan(root: &Path) -> Result<Vec<FileStat>> {
     let meta = fs::metadata(root).at("read", root)?;
     if meta.is_file() {
@@ -46,12 +50,13 @@ pub fn scan(root: &Path) -> Result<Vec<FileStat>> {
             path: root.to_path_buf(),
         });
     }
-    let mut files = scan_dir(root, "")?;
+    let inside = fs::canonicalize(root).at("read", root)?;
+    let mut files = scan_dir(root, "", &inside)?;
     files.par_sort_unstable_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
 }
 
-fn scan_dir(dir: &Path, prefix: &str) -> Result<Vec<FileStat>> {
+fn scan_dir(dir: &Path, prefix: &str, root: &Path) -> Result<Vec<FileStat>> {
     let mut files = Vec::new();
     let mut subdirs = Vec::new();
     for entry in fs::read_dir(dir).at("list", dir)? {
@@ -70,20 +75,41 @@ fn scan_dir(dir: &Path, prefix: &str) -> Result<Vec<FileStat>> {
             let meta = entry.metadata().at("read", &entry.path())?;
             files.push(stat(relative, &meta));
         } else if kind.is_symlink() {
-            // A link to a file is its target's content; links to folders are left out.
-            if let Ok(meta) = fs::metadata(entry.path()) {
-                if meta.is_file() {
-                    files.push(stat(relative, &meta));
-                }
-            }
+            files.push(linked_file(&entry.path(), relative, root)?);
         }
     }
     let nested: Vec<Vec<FileStat>> = subdirs
         .par_iter()
-        .map(|(path, relative)| scan_dir(path, relative))
+        .map(|(path, relative)| scan_dir(path, relative, root))
         .collect::<Result<_>>()?;
     files.extend(nested.into_iter().flatten());
     Ok(files)
+}
+
+/// The file a link inside the tree stands for, or why it is refused (see [`scan`]).
+fn linked_file(link: &Path, relative: String, root: &Path) -> Result<FileStat> {
+    let target = fs::read_link(link).at("read", link)?;
+    let refuse = |why: &str| {
+        Err(Error::InvalidArgument(format!(
+            "{} is a symbolic link to {}, {why}; aidot versions only links to files inside the              folder. Replace it with a copy of what it points to (cp -L), or remove it",
+            link.display(),
+            target.display()
+        )))
+    };
+    let Ok(resolved) = fs::canonicalize(link) else {
+        return refuse("which does not exist");
+    };
+    let meta = fs::metadata(&resolved).at("read", &resolved)?;
+    if meta.is_dir() {
+        return refuse("a folder (links to folders are not followed)");
+    }
+    if !resolved.starts_with(root) {
+        return refuse(&format!("outside {}", root.display()));
+    }
+    if !meta.is_file() {
+        return refuse("which is not a regular file");
+    }
+    Ok(stat(relative, &meta))
 }
 
 /// A digest of a listing (every path, size, mtime, inode and mode, in order): equal
@@ -177,15 +203,34 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
-    fn follows_links_to_files_but_not_to_folders() {
+    fn follows_links_to_files_inside_and_refuses_every_other_link() {
+        use std::os::unix::fs::symlink;
         let dir = tempfile::tempdir().unwrap();
-        fs::create_dir(dir.path().join("d")).unwrap();
-        fs::write(dir.path().join("d/f"), b"data").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("d/f"), dir.path().join("link")).unwrap();
-        std::os::unix::fs::symlink(dir.path(), dir.path().join("d/loop")).unwrap();
-        let files = scan(dir.path()).unwrap();
+        let root = dir.path().join("root");
+        fs::create_dir_all(root.join("d")).unwrap();
+        fs::write(root.join("d/f"), b"data").unwrap();
+        fs::write(dir.path().join("secret"), b"outside").unwrap();
+        symlink(root.join("d/f"), root.join("link")).unwrap();
+        symlink("d/f", root.join("relative")).unwrap();
+        let files = scan(&root).unwrap();
         let names: Vec<_> = files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(names, ["d/f", "link"]);
+        assert_eq!(names, ["d/f", "link", "relative"]);
         assert_eq!(files[1].size, 4);
+
+        for (name, target, why) in [
+            ("out", dir.path().join("secret"), "outside"),
+            ("loop", root.clone(), "a folder"),
+            ("gone", root.join("missing"), "does not exist"),
+        ] {
+            symlink(&target, root.join(name)).unwrap();
+            match scan(&root) {
+                Err(Error::InvalidArgument(message)) => {
+                    assert!(message.contains(why), "{message}");
+                    assert!(message.contains(name), "{message}");
+                }
+                other => panic!("{name}: expected a refusal, got {other:?}"),
+            }
+            fs::remove_file(root.join(name)).unwrap();
+        }
     }
 }
