@@ -371,3 +371,29 @@ def test_processes_adding_to_one_dataset_at_once_get_distinct_numbers(
     assert sorted(numbers) == list(range(1, 41))
     assert [v.version for v in ws.data.log("shared")] == list(range(40, 0, -1))
     assert ws.verify().ok
+
+
+@pytest.mark.parametrize("dest_state", ["missing", "empty", "forced over files"])
+def test_a_checkout_stopped_by_a_missing_blob_leaves_the_destination_as_it_was(
+    ws: Workspace, tmp_path: Path, dest_state: str
+) -> None:
+    data = make_tree(tmp_path / "data", files=12)
+    version = ws.data.add(data, "corpus")
+    dest = tmp_path / "dest"
+    before: dict[str, bytes] = {}
+    if dest_state != "missing":
+        dest.mkdir()
+    if dest_state == "forced over files":
+        (dest / "part0").mkdir()
+        (dest / "part0" / "file000.txt").write_bytes(b"mine")
+        (dest / "keep.txt").write_bytes(b"keep")
+        before = {"part0/file000.txt": b"mine", "keep.txt": b"keep"}
+    ws.blobs.delete(version.files["part2/file011.txt"].digest)
+    with pytest.raises(NotFoundError):
+        ws.data.checkout("corpus", dest, force=dest_state == "forced over files")
+    if dest_state == "missing":
+        assert not dest.exists()
+    else:
+        found = {p.relative_to(dest).as_posix(): p.read_bytes() for p in dest.rglob("*.txt")}
+        assert found == before
+    assert [p.name for p in tmp_path.iterdir() if "aidot-checkout" in p.name] == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 import builtins
 import io
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -611,18 +612,38 @@ class DataVersionControl:
                 f"checkout destination {dest} is not empty; pick an empty folder, or pass "
                 "force=True (--force) to overwrite the version's files there"
             )
-        root = str(dest.resolve())
+        final = dest.resolve()
+        files = version.files
+        overwrite = force and dest.is_dir() and any(dest.iterdir())
+        if overwrite:
+            # What is already there may hold a link to a folder elsewhere.
+            refuse_links_on_the_way(final, files)
+        # A checkout stopped half-way (a missing or damaged blob, Ctrl-C) leaves the
+        # destination as it was: the files go into a sibling folder first, which is renamed
+        # into place once complete (or, over existing files, moved in file by file).
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".{final.name}.aidot-checkout-{os.getpid()}-{new_id()}"
+        staging.mkdir()
         # Manifest paths are checked relative paths (no "..", no absolute ones), so joining
         # keeps them inside root; resolving 50,000 paths one by one would cost seconds.
-        files = version.files
         items = [
-            (entry.digest, f"{root}/{check_relative(rel)}", None if link else entry.mode)
+            (entry.digest, f"{staging}/{check_relative(rel)}", None if link else entry.mode)
             for rel, entry in files.items()
         ]
-        if force and dest.is_dir():
-            # What is already there may hold a link to a folder elsewhere.
-            refuse_links_on_the_way(Path(root), files)
-        self._blobs._inner.export_many(items, link, verify, progress)
+        try:
+            self._blobs._inner.export_many(items, link, verify, progress)
+            if overwrite:
+                _move_into(staging, final, files)
+            elif final.exists():
+                # Empty (checked above), and perhaps someone's working directory: kept, and
+                # the staged top-level entries moved into it.
+                for child in staging.iterdir():
+                    child.rename(final / child.name)
+            else:
+                staging.rename(final)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
         return len(items)
 
     def _latest_row(self, name: str) -> Any:
@@ -655,6 +676,17 @@ class DataVersionControl:
         return NotFoundError(
             f"dataset {ref.name!r} has no version {ref.version}; see aidot data log {ref.name}"
         )
+
+
+def _move_into(staging: Path, final: Path, relatives: Iterable[str]) -> None:
+    """Renames each staged file over its place in ``final`` (creating folders)."""
+    made: set[Path] = set()
+    for relative in relatives:
+        target = final / relative
+        if target.parent not in made:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            made.add(target.parent)
+        os.replace(staging / relative, target)
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
