@@ -133,3 +133,23 @@ def test_onnx_from_scikit_learn_and_as_a_graph(ws: Workspace) -> None:
         ws.registry.create_model_version("clf", model=clf, format="tflite")
     with pytest.raises(UnsupportedModelError, match="format 'numpy' cannot save"):
         ws.registry.create_model_version("clf", model=clf, format="numpy")
+
+
+def test_a_forged_format_is_an_aidot_error_not_a_raw_one(ws: Workspace) -> None:
+    import json
+
+    import sqlalchemy as sa
+
+    from aidot.store._schema import model_versions
+
+    model = NumpyModel({"w": np.ones((2, 1))}, "tests.registry.test_formats:linear")
+    version = ws.registry.create_model_version("lin", model=model)
+    forged = {**version.source, "format": "onnx", "format_details": {}}
+    with ws.store.write() as conn:
+        conn.execute(
+            sa.update(model_versions)
+            .where(model_versions.c.id == version.id)
+            .values(source=json.dumps(forged))
+        )
+    with pytest.raises(IntegrityError, match="recorded as a 'onnx' model"):
+        ws.registry.load_model("models:/lin/1")

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from aidot._ids import new_id, now_ms
 from aidot.errors import (
+    AidotError,
     AlreadyExistsError,
+    IntegrityError,
     InvalidArgumentError,
     NotFoundError,
 )
@@ -350,7 +352,18 @@ class ModelRegistry:
                 (e.digest, f"{tmp}/{p}", e.mode) for p, e in files.items()
             ]
             self._blobs._inner.export_many(items, True)  # hard links where possible: no copy
-            loaded = fmt.load(Path(tmp), source.get("format_details", {}), trust=trust)
+            try:
+                loaded = fmt.load(Path(tmp), source.get("format_details", {}), trust=trust)
+            except (AidotError, ImportError):
+                raise
+            except Exception as exc:  # each framework has its own errors (onnxruntime's...)
+                # The files are intact (verified above) but are not this format's: a record
+                # edited by hand, or files registered by another tool under this format.
+                raise IntegrityError(
+                    f"{version.uri} is recorded as a {fmt.name!r} model, but its files do not "
+                    f"load as one ({type(exc).__name__}: {exc}); register the model again "
+                    "with create_model_version(model=...)"
+                ) from exc
         return ServableModel(version.name, version.version, loaded, version.signature, fmt.name)
 
     def restore_checkpoint(
