@@ -368,3 +368,14 @@ def test_search_models_and_versions(registry: ModelRegistry, tmp_path: Path) -> 
             registry.search_versions(bad)
     with pytest.raises(InvalidFilterError, match="models have no metrics"):
         registry.search_models("metrics.auc > 0.5")
+
+
+def test_a_deleted_version_number_is_never_given_again(ws: Workspace, tmp_path: Path) -> None:
+    # Found by the registry's model-based test: deleting the latest version let the next
+    # create take its number, so models:/m/2 named two different models over time.
+    folder = model_folder(tmp_path / "model")
+    for _ in range(2):
+        ws.registry.create_model_version("m", path=folder)
+    ws.registry.delete_version("m", 2)
+    assert ws.registry.create_model_version("m", path=folder).version == 3
+    assert [v.version for v in ws.registry.list_versions("m")] == [3, 1]

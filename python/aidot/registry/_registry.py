@@ -253,7 +253,7 @@ class ModelRegistry:
         import sqlalchemy as sa
 
         from aidot.store._metadata_store import insert_blob_refs, latest_number
-        from aidot.store._schema import model_versions, models
+        from aidot.store._schema import model_history, model_versions, models
 
         for attempt in range(_ALLOCATION_ATTEMPTS):
             version_id = new_id()
@@ -264,8 +264,11 @@ class ModelRegistry:
                         sa.select(models.c.name).where(models.c.name == name).with_for_update()
                     )
                     now = now_ms()
-                    number = 1 + latest_number(
-                        conn, model_versions.c.version, model_versions.c.name, name
+                    # The history remembers deleted versions too: their numbers are never
+                    # given again, so models:/NAME/N always meant the same content.
+                    number = 1 + max(
+                        latest_number(conn, model_versions.c.version, model_versions.c.name, name),
+                        latest_number(conn, model_history.c.version, model_history.c.name, name),
                     )
                     replaces = latest_in(conn, name, "Production")
                     conn.execute(
