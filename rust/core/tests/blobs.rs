@@ -732,3 +732,50 @@ fn an_index_beyond_repair_affects_only_its_own_pack() {
     assert!(pack.exists() && index.exists()); // kept for a repair, never collected
     assert_eq!(store.get_bytes(&whole).unwrap(), b"a blob of its own");
 }
+
+#[test]
+fn opening_a_store_removes_what_a_dead_writer_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    let kept = store.put_bytes(b"kept").unwrap().digest;
+    let root = store.root().to_path_buf();
+    let shard = store.whole_path(&kept).unwrap().unwrap();
+    let shard = shard.parent().unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let me = std::process::id();
+    // What a process killed mid-put leaves: its lease and its temporary files.
+    fs::write(root.join(format!("writers/{dead}-0")), b"").unwrap();
+    let left = [
+        shard.join(format!(".put-{dead}-a1b2c3")),
+        root.join(format!("packs/.put-{dead}-d4e5f6")),
+    ];
+    for path in &left {
+        fs::write(path, b"partial").unwrap();
+    }
+    // A writer at work in a live process (this one) keeps its files.
+    fs::write(root.join(format!("writers/{me}-999")), b"").unwrap();
+    let working = shard.join(format!(".put-{me}-g7h8i9"));
+    fs::write(&working, b"in progress").unwrap();
+
+    let reopened = BlobStore::open(&root).unwrap();
+    assert!(left.iter().all(|p| !p.exists()));
+    assert!(!root.join(format!("writers/{dead}-0")).exists());
+    assert!(working.exists());
+    assert_eq!(reopened.get_bytes(&kept).unwrap(), b"kept");
+    fs::remove_file(root.join(format!("writers/{me}-999"))).unwrap();
+}
+
+#[test]
+fn a_put_leaves_no_lease_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path());
+    put_small_files(&store, dir.path(), 80);
+    store.put_bytes(&noise(300_000, 9)).unwrap();
+    let leases: Vec<_> = fs::read_dir(store.root().join("writers"))
+        .unwrap()
+        .collect();
+    assert!(leases.is_empty(), "{leases:?}");
+    assert_eq!(temp_files(&store), 0);
+}

@@ -6,7 +6,8 @@
 //! ROOT/manifests/ab/abcd... blobs stored as chunks: the ordered list of their chunks
 //! ROOT/chunks/ab/abcd...    chunks (named by the digest of the chunk)
 //! ROOT/packs/ID.pack, ID.idx many small blobs in one file, and its index
-//! ROOT/*/ab/.put-RANDOM     files being written, renamed into place in the same folder when
+//! ROOT/writers/PID-N        leases of writers at work (see `lease.rs`)
+//! ROOT/*/ab/.put-PID-RANDOM files being written, renamed into place in the same folder when
 //!                           complete (a rename across folders would take the filesystem-wide
 //!                           rename lock, which serialised batch puts at ~2,000 files/s here)
 //! ```
@@ -58,8 +59,10 @@ impl Layout {
         let marker = root.join(MARKER);
         match fs::read_to_string(&marker) {
             Ok(content) if content == MARKER_CONTENT => {
-                // Stores made before packs existed get the folder on first open.
+                // Stores made before packs (or writer leases) existed get the folders on first
+                // open; a read-only store simply has none.
                 fs::create_dir_all(layout.packs_dir()).at("create folder", &layout.packs_dir())?;
+                let _ = fs::create_dir(root.join(super::lease::WRITERS_DIR));
                 return Ok(layout);
             }
             Ok(_) => {
@@ -81,7 +84,14 @@ impl Layout {
             // Our own folders without the marker mean another process is creating the store
             // right now; creation is idempotent, so join in. The marker itself may have
             // appeared since it was read above: that process has just finished.
-            let known = ["objects", "manifests", "chunks", "packs", MARKER];
+            let known = [
+                "objects",
+                "manifests",
+                "chunks",
+                "packs",
+                super::lease::WRITERS_DIR,
+                MARKER,
+            ];
             for entry in fs::read_dir(root).at("list", root)? {
                 let name = entry.at("list", root)?.file_name();
                 let creating_marker = name.to_string_lossy().starts_with(".tmp");
@@ -105,6 +115,8 @@ impl Layout {
             fs::create_dir_all(&dir).at("create folder", &dir)?;
         }
         fs::create_dir_all(self.packs_dir()).at("create folder", &self.packs_dir())?;
+        let writers = self.root.join(super::lease::WRITERS_DIR);
+        fs::create_dir_all(&writers).at("create folder", &writers)?;
         // The marker goes last: a store without it was never completely created.
         let marker = self.root.join(MARKER);
         let mut tmp = tempfile::NamedTempFile::new_in(&self.root).at("create", &marker)?;

@@ -16,6 +16,7 @@ mod digest;
 #[cfg(target_os = "linux")]
 mod direct;
 mod layout;
+mod lease;
 mod maintenance;
 mod manifest;
 mod pack;
@@ -146,6 +147,7 @@ impl BlobStore {
     pub fn with_chunking(root: impl AsRef<Path>, chunking: Chunking) -> Result<Self> {
         check_chunking(&chunking)?;
         let layout = Layout::open_or_create(root.as_ref())?;
+        lease::clean_after_dead_writers(&layout)?;
         let mut packs = PackIndex::default();
         packs.refresh(&layout.packs_dir())?;
         Ok(Self {

@@ -490,7 +490,7 @@ fn write_at(file: &File, data: &[u8], offset: u64) -> std::io::Result<()> {
 
 fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
     tempfile::Builder::new()
-        .prefix(TEMP_PREFIX)
+        .prefix(super::lease::temp_prefix())
         .tempfile_in(dir)
         .at("create a file in", dir)
 }

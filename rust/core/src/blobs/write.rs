@@ -15,13 +15,14 @@ use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError, RwLock};
+use std::sync::{Mutex, OnceLock, PoisonError, RwLock};
 
 use rayon::prelude::*;
 use tempfile::{Builder, TempPath};
 
 use super::digest::Digest;
-use super::layout::{Kind, Layout, TEMP_PREFIX};
+use super::layout::{Kind, Layout};
+use super::lease::{temp_prefix, Lease};
 use super::pack::{PackBuilder, PackIndex};
 use crate::error::IoContext;
 use crate::{Error, Result};
@@ -74,6 +75,8 @@ pub(crate) struct Writer<'a> {
     pending: Mutex<Pending>,
     /// Set for batches large enough to pack their small blobs (see `pack.rs`).
     packs: Option<(Mutex<PackBuilder>, &'a RwLock<PackIndex>)>,
+    /// Taken before the first temporary file, so that a crash's leftovers are found.
+    lease: OnceLock<Lease>,
 }
 
 impl<'a> Writer<'a> {
@@ -83,7 +86,12 @@ impl<'a> Writer<'a> {
             durability,
             pending: Mutex::new(Pending::default()),
             packs: None,
+            lease: OnceLock::new(),
         }
+    }
+
+    fn lease(&self) {
+        self.lease.get_or_init(|| Lease::take(self.layout.root()));
     }
 
     /// Packs small blobs of this batch; committed packs are added to `index`.
@@ -102,6 +110,7 @@ impl<'a> Writer<'a> {
     /// Appends a small blob to this batch's pack (the caller checked it is not stored yet).
     pub(crate) fn pack(&self, digest: Digest, data: &[u8]) -> Result<Outcome> {
         let (builder, _) = self.packs.as_ref().expect("pack() needs with_packs()");
+        self.lease();
         let (added, writes) = builder
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -220,6 +229,7 @@ impl<'a> Writer<'a> {
     }
 
     fn write_temp(&self, dest: &Path, data: &[u8], caching: Caching) -> Result<TempPath> {
+        self.lease();
         let dir = dest.parent().expect("store paths have a parent");
         let file = match temp_builder().tempfile_in(dir) {
             Ok(file) => file,
@@ -255,7 +265,7 @@ impl<'a> Writer<'a> {
 /// Stored files are read-only: a hard-linked export cannot change the store by accident.
 fn temp_builder() -> Builder<'static, 'static> {
     let mut builder = Builder::new();
-    builder.prefix(TEMP_PREFIX);
+    builder.prefix(temp_prefix());
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
