@@ -745,26 +745,35 @@ fn opening_a_store_removes_what_a_dead_writer_left_behind() {
     let dead = child.id();
     child.wait().unwrap();
     let me = std::process::id();
+    let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let lease = |token: &str, host: &str, pid: u32| {
+        let path = root.join(format!("writers/{token}-0"));
+        fs::write(&path, format!("{}\n{pid}\n", host.trim())).unwrap();
+        path
+    };
     // What a process killed mid-put leaves: its lease and its temporary files.
-    fs::write(root.join(format!("writers/{dead}-0")), b"").unwrap();
+    let dead_lease = lease("deadbeef", &host, dead);
     let left = [
-        shard.join(format!(".put-{dead}-a1b2c3")),
-        root.join(format!("packs/.put-{dead}-d4e5f6")),
+        shard.join(".put-deadbeef-a1b2c3"),
+        root.join("packs/.put-deadbeef-d4e5f6"),
     ];
     for path in &left {
         fs::write(path, b"partial").unwrap();
     }
-    // A writer at work in a live process (this one) keeps its files.
-    fs::write(root.join(format!("writers/{me}-999")), b"").unwrap();
-    let working = shard.join(format!(".put-{me}-g7h8i9"));
-    fs::write(&working, b"in progress").unwrap();
+    // A writer at work in a live process (this one), or on another host, keeps its files.
+    let live_lease = lease("cafe", &host, me);
+    let elsewhere = lease("f00d", "another-host", dead);
+    let working = [shard.join(".put-cafe-g7h8i9"), shard.join(".put-f00d-j0")];
+    for path in &working {
+        fs::write(path, b"in progress").unwrap();
+    }
 
     let reopened = BlobStore::open(&root).unwrap();
     assert!(left.iter().all(|p| !p.exists()));
-    assert!(!root.join(format!("writers/{dead}-0")).exists());
-    assert!(working.exists());
+    assert!(!dead_lease.exists());
+    assert!(working.iter().all(|p| p.exists()));
+    assert!(live_lease.exists() && elsewhere.exists());
     assert_eq!(reopened.get_bytes(&kept).unwrap(), b"kept");
-    fs::remove_file(root.join(format!("writers/{me}-999"))).unwrap();
 }
 
 #[test]

@@ -6,8 +6,8 @@
 //! ROOT/manifests/ab/abcd... blobs stored as chunks: the ordered list of their chunks
 //! ROOT/chunks/ab/abcd...    chunks (named by the digest of the chunk)
 //! ROOT/packs/ID.pack, ID.idx many small blobs in one file, and its index
-//! ROOT/writers/PID-N        leases of writers at work (see `lease.rs`)
-//! ROOT/*/ab/.put-PID-RANDOM files being written, renamed into place in the same folder when
+//! ROOT/writers/TOKEN-N      leases of writers at work (see `lease.rs`)
+//! ROOT/*/ab/.put-TOKEN-RAND files being written, renamed into place in the same folder when
 //!                           complete (a rename across folders would take the filesystem-wide
 //!                           rename lock, which serialised batch puts at ~2,000 files/s here)
 //! ```
