@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use aidot_core::blobs::{BlobStore, Chunking, Digest, ExportMethod, PutReport};
+use aidot_core::blobs::{BlobStore, Chunking, Digest, ExportMethod, GcReport, PutReport};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -23,6 +23,29 @@ fn put_tuple(r: PutReport) -> PutTuple {
 
 fn digest(value: &str) -> PyResult<Digest> {
     Digest::parse(value).map_err(to_pyerr)
+}
+
+/// `(blobs_removed, chunks_removed, temp_removed, bytes_freed)`.
+type GcTuple = (u64, u64, u64, u64);
+
+fn gc_tuple(r: &GcReport) -> GcTuple {
+    (
+        r.blobs_removed,
+        r.chunks_removed,
+        r.temp_removed,
+        r.bytes_freed,
+    )
+}
+
+fn digest_list(values: &[String]) -> PyResult<Vec<Digest>> {
+    values.iter().map(|d| digest(d)).collect()
+}
+
+fn hex_findings(found: Vec<(Digest, String)>) -> Findings {
+    found
+        .into_iter()
+        .map(|(d, why)| (d.to_hex(), why))
+        .collect()
 }
 
 fn grace(seconds: f64) -> PyResult<Duration> {
@@ -191,10 +214,7 @@ impl PyBlobStore {
 
     /// Re-hashes the blobs in parallel; raises `IntegrityError` naming a damaged one.
     fn verify_digests(&self, py: Python<'_>, digests: Vec<String>) -> PyResult<()> {
-        let parsed = digests
-            .iter()
-            .map(|d| digest(d))
-            .collect::<PyResult<Vec<_>>>()?;
+        let parsed = digest_list(&digests)?;
         detach(py, || self.inner.verify_digests(&parsed))
     }
 
@@ -245,30 +265,16 @@ impl PyBlobStore {
         let report = detach(py, || self.inner.verify(d.as_ref()))?;
         Ok((
             report.checked,
-            report
-                .corrupt
-                .into_iter()
-                .map(|(d, why)| (d.to_hex(), why))
-                .collect(),
+            hex_findings(report.corrupt),
             report.damaged_packs,
         ))
     }
 
     /// `(checked, [(digest, problem), ...])` for these blobs, a missing one included.
     fn verify_each(&self, py: Python<'_>, digests: Vec<String>) -> PyResult<(u64, Findings)> {
-        let parsed = digests
-            .iter()
-            .map(|d| digest(d))
-            .collect::<PyResult<Vec<_>>>()?;
+        let parsed = digest_list(&digests)?;
         let report = detach(py, || self.inner.verify_each(&parsed))?;
-        Ok((
-            report.checked,
-            report
-                .corrupt
-                .into_iter()
-                .map(|(d, why)| (d.to_hex(), why))
-                .collect(),
-        ))
+        Ok((report.checked, hex_findings(report.corrupt)))
     }
 
     fn delete(&self, py: Python<'_>, digest_hex: &str) -> PyResult<bool> {
@@ -276,44 +282,25 @@ impl PyBlobStore {
         detach(py, || self.inner.delete(&d))
     }
 
-    /// `(blobs_removed, chunks_removed, temp_removed, bytes_freed)` of deleting those of
-    /// `digests` untouched for `grace_seconds`.
+    /// [`GcTuple`] of deleting those of `digests` untouched for `grace_seconds`.
     fn delete_stale(
         &self,
         py: Python<'_>,
         digests: Vec<String>,
         grace_seconds: f64,
-    ) -> PyResult<(u64, u64, u64, u64)> {
-        let parsed = digests
-            .iter()
-            .map(|d| digest(d))
-            .collect::<PyResult<Vec<_>>>()?;
+    ) -> PyResult<GcTuple> {
+        let parsed = digest_list(&digests)?;
         let grace = grace(grace_seconds)?;
         let r = detach(py, || self.inner.delete_stale(&parsed, grace))?;
-        Ok((
-            r.blobs_removed,
-            r.chunks_removed,
-            r.temp_removed,
-            r.bytes_freed,
-        ))
+        Ok(gc_tuple(&r))
     }
 
-    /// `(blobs_removed, chunks_removed, temp_removed, bytes_freed)`.
-    fn gc(
-        &self,
-        py: Python<'_>,
-        live: Vec<String>,
-        grace_seconds: f64,
-    ) -> PyResult<(u64, u64, u64, u64)> {
+    /// [`GcTuple`] of collecting everything not in `live`.
+    fn gc(&self, py: Python<'_>, live: Vec<String>, grace_seconds: f64) -> PyResult<GcTuple> {
         let live: HashSet<Digest> = live.iter().map(|d| digest(d)).collect::<PyResult<_>>()?;
         let grace = grace(grace_seconds)?;
         let r = detach(py, || self.inner.gc(&live, grace))?;
-        Ok((
-            r.blobs_removed,
-            r.chunks_removed,
-            r.temp_removed,
-            r.bytes_freed,
-        ))
+        Ok(gc_tuple(&r))
     }
 
     fn list(&self, py: Python<'_>) -> PyResult<Vec<String>> {
