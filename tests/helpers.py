@@ -87,3 +87,28 @@ def schemathesis_run(openapi_url: str, cwd: Path, *options: str) -> tuple[int, s
         check=False,
     )
     return result.returncode, result.stdout[-6000:] + result.stderr[-2000:]
+
+
+def numbers_from_processes(script: str, argvs: list[list[str]], timeout: float = 180) -> list[int]:
+    """Runs ``script`` in one process per argument list, all at once; each prints the numbers
+    it was given, comma-separated. Returns them all (a process that fails fails the test)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(script)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code, *argv],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for argv in argvs
+    ]
+    numbers = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=timeout)
+        assert proc.returncode == 0, err
+        numbers += [int(n) for n in out.strip().split(",")]
+    return numbers

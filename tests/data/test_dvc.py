@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
-import sys
-import textwrap
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +21,7 @@ from aidot.errors import (
     NotFoundError,
     PathNotFoundError,
 )
-from tests.helpers import noise
+from tests.helpers import noise, numbers_from_processes
 
 
 @pytest.fixture
@@ -335,8 +332,7 @@ def test_processes_adding_to_one_dataset_at_once_get_distinct_numbers(
     ws: Workspace, tmp_path: Path
 ) -> None:
     # The dataset does not exist yet: the processes also race to create it.
-    script = textwrap.dedent(
-        """
+    script = """
         import sys
         from pathlib import Path
         from aidot import Workspace
@@ -348,26 +344,12 @@ def test_processes_adding_to_one_dataset_at_once_get_distinct_numbers(
             numbers.append(ws.data.add(folder, "shared").version)
         print(",".join(map(str, numbers)))
         """
-    )
-    folders = []
+    argvs = []
     for p in range(4):
         folder = tmp_path / f"writer{p}"
         folder.mkdir()
-        folders.append(folder)
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, str(ws.home), ws.db_uri, str(folder)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for folder in folders
-    ]
-    numbers = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=180)
-        assert proc.returncode == 0, err
-        numbers += [int(n) for n in out.strip().split(",")]
+        argvs.append([str(ws.home), ws.db_uri, str(folder)])
+    numbers = numbers_from_processes(script, argvs)
     assert sorted(numbers) == list(range(1, 41))
     assert [v.version for v in ws.data.log("shared")] == list(range(40, 0, -1))
     assert ws.verify().ok

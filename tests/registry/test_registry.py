@@ -3,9 +3,6 @@ history, aliases, URIs, lineage records and the rules that keep it consistent.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +13,7 @@ import pytest
 from aidot import CheckpointManager, Workspace
 from aidot.errors import AlreadyExistsError, InvalidArgumentError, NotFoundError
 from aidot.registry import ModelRegistry
+from tests.helpers import numbers_from_processes
 
 
 @pytest.fixture
@@ -182,29 +180,15 @@ def test_processes_creating_versions_at_once_get_distinct_numbers(
 ) -> None:
     folder = model_folder(tmp_path / "model")
     ws.registry.register_model("shared")
-    script = textwrap.dedent(
-        """
+    script = """
         import sys
         from aidot import Workspace
         ws = Workspace(sys.argv[1], db=sys.argv[2])
         print(",".join(str(ws.registry.create_model_version("shared", path=sys.argv[3]).version)
                        for _ in range(5)))
         """
-    )
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, str(ws.home), ws.db_uri, str(folder)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(4)
-    ]
-    numbers = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        assert proc.returncode == 0, err
-        numbers += [int(n) for n in out.strip().split(",")]
+    argv = [str(ws.home), ws.db_uri, str(folder)]
+    numbers = numbers_from_processes(script, [argv] * 4, timeout=120)
     assert sorted(numbers) == list(range(1, 21))
 
 
