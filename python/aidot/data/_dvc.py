@@ -5,16 +5,16 @@ from __future__ import annotations
 import builtins
 import io
 import os
-import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from aidot._ids import new_id, now_ms
-from aidot._paths import refuse_links_on_the_way
 from aidot.data import _manifest
+from aidot.data._checkout import write_files
 from aidot.data._manifest import Columns, FileEntry, check_relative
+from aidot.data._pointer import POINTER_SUFFIX, write_pointer
 from aidot.data._refs import VersionRef, check_name, parse
 from aidot.data._tree_state import Listing, StatCache, TreeState
 from aidot.errors import (
@@ -34,8 +34,6 @@ if TYPE_CHECKING:
 
 Progress = Callable[[int, int, int], object]
 """``progress(bytes_done, bytes_total, files_done)``, as the blob store reports it."""
-
-POINTER_SUFFIX = ".aidot"
 
 _ALLOCATION_ATTEMPTS = 5
 """Tries at recording a version should two writers still collide on its number."""
@@ -116,8 +114,14 @@ class DatasetVersion:
     ) -> int:
         """Writes this version's files under ``dest`` (see
         :meth:`DataVersionControl.checkout`); returns how many."""
-        return self._dvc._checkout(
-            self, Path(dest), link=link, force=force, verify=verify, progress=progress
+        return write_files(
+            self._dvc._blobs,
+            self.files,
+            Path(dest),
+            link=link,
+            force=force,
+            verify=verify,
+            progress=progress,
         )
 
 
@@ -333,8 +337,8 @@ class DataVersionControl:
         (0.7 s less CPU per 2 GiB; files replaced with ``force`` are still checked);
         :meth:`verify` checks a version on its own.
         """
-        return self._checkout(
-            self.get(ref), Path(dest), link=link, force=force, verify=verify, progress=progress
+        return self.get(ref).checkout(
+            dest, link=link, force=force, verify=verify, progress=progress
         )
 
     def verify(self, ref: str) -> int:
@@ -595,57 +599,6 @@ class DataVersionControl:
         version._columns = columns
         return version
 
-    def _checkout(
-        self,
-        version: DatasetVersion,
-        dest: Path,
-        *,
-        link: bool,
-        force: bool,
-        verify: bool,
-        progress: Progress | None,
-    ) -> int:
-        if dest.exists() and not dest.is_dir():
-            raise InvalidArgumentError(f"checkout destination {dest} is a file; name a folder")
-        if dest.is_dir() and not force and any(dest.iterdir()):
-            raise InvalidArgumentError(
-                f"checkout destination {dest} is not empty; pick an empty folder, or pass "
-                "force=True (--force) to overwrite the version's files there"
-            )
-        final = dest.resolve()
-        files = version.files
-        overwrite = force and dest.is_dir() and any(dest.iterdir())
-        if overwrite:
-            # What is already there may hold a link to a folder elsewhere.
-            refuse_links_on_the_way(final, files)
-        # A checkout stopped half-way (a missing or damaged blob, Ctrl-C) leaves the
-        # destination as it was: the files go into a sibling folder first, which is renamed
-        # into place once complete (or, over existing files, moved in file by file).
-        final.parent.mkdir(parents=True, exist_ok=True)
-        staging = final.parent / f".{final.name}.aidot-checkout-{os.getpid()}-{new_id()}"
-        staging.mkdir()
-        # Manifest paths are checked relative paths (no "..", no absolute ones), so joining
-        # keeps them inside root; resolving 50,000 paths one by one would cost seconds.
-        items = [
-            (entry.digest, f"{staging}/{check_relative(rel)}", None if link else entry.mode)
-            for rel, entry in files.items()
-        ]
-        try:
-            self._blobs._inner.export_many(items, link, verify, progress)
-            if overwrite:
-                _move_into(staging, final, files)
-            elif final.exists():
-                # Empty (checked above), and perhaps someone's working directory: kept, and
-                # the staged top-level entries moved into it.
-                for child in staging.iterdir():
-                    child.rename(final / child.name)
-            else:
-                staging.rename(final)
-        finally:
-            if staging.exists():
-                shutil.rmtree(staging, ignore_errors=True)
-        return len(items)
-
     def _latest_row(self, name: str) -> Any:
         import sqlalchemy as sa
 
@@ -676,17 +629,6 @@ class DataVersionControl:
         return NotFoundError(
             f"dataset {ref.name!r} has no version {ref.version}; see aidot data log {ref.name}"
         )
-
-
-def _move_into(staging: Path, final: Path, relatives: Iterable[str]) -> None:
-    """Renames each staged file over its place in ``final`` (creating folders)."""
-    made: set[Path] = set()
-    for relative in relatives:
-        target = final / relative
-        if target.parent not in made:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            made.add(target.parent)
-        os.replace(staging / relative, target)
 
 
 def _existing(path: str | os.PathLike[str]) -> Path:
@@ -720,38 +662,3 @@ def _tags_of(conn: sa.Connection, version_id: str) -> list[str]:
         .order_by(dataset_tags.c.tag)
     )
     return list(conn.execute(query).scalars())
-
-
-def write_pointer(path: Path, version: DatasetVersion) -> None:
-    """A few lines of text naming a version, for users who commit them to git like a
-    ``.dvc`` file: ``aidot data checkout`` accepts the file in place of ``NAME@vN``."""
-    text = (
-        f"# aidot dataset pointer: aidot data checkout {path.name} DEST\n"
-        f"dataset: {version.name}\n"
-        f"version: {version.version}\n"
-        f"manifest: {version.manifest}\n"
-        f"files: {version.file_count}\n"
-        f"bytes: {version.bytes}\n"
-    )
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text)
-    temporary.replace(path)
-
-
-def read_pointer(path: str | os.PathLike[str]) -> str:
-    """The ``NAME@vN`` a pointer file names."""
-    fields = {}
-    try:
-        text = Path(path).read_text()
-    except UnicodeDecodeError:
-        text = ""  # binary: not a pointer file, said below
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and not key.startswith("#"):
-            fields[key.strip()] = value.strip()
-    try:
-        return f"{check_name(fields['dataset'])}@v{int(fields['version'])}"
-    except (KeyError, ValueError):
-        raise InvalidArgumentError(
-            f"{path} is not an aidot pointer file (it needs 'dataset:' and 'version:' lines)"
-        ) from None
