@@ -121,3 +121,16 @@ pub fn small_items(small: &[Vec<u8>], out: &Path) -> Vec<(Digest, PathBuf, Optio
         .map(|(i, d)| (Digest::of(d), out.join(format!("s/{i}")), None))
         .collect()
 }
+
+/// Files of writes in progress or interrupted, anywhere in the store.
+pub fn temp_files(store: &BlobStore) -> usize {
+    walk(store.root())
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".put-")
+        })
+        .count()
+}
