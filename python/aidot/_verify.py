@@ -41,10 +41,17 @@ class WorkspaceReport:
     database: list[str] = field(default_factory=list)
     """What the database engine found wrong with its file (empty when sound)."""
     blobs_checked: int = 0
-    """Distinct blobs re-hashed: every one that some reference names."""
+    """Distinct blobs re-hashed: every one that some reference names (every stored one with
+    ``every_blob``)."""
     references_checked: int = 0
     problems: list[Problem] = field(default_factory=list)
     """Every reference whose blob is missing or damaged, by owner."""
+    unreferenced_damaged: dict[str, str] = field(default_factory=dict)
+    """With ``every_blob``: damaged blobs nothing references (nothing is lost; gc removes
+    them), digest -> what is wrong."""
+    damaged_packs: dict[str, str] = field(default_factory=dict)
+    """With ``every_blob``: packs whose index could not be rebuilt (see
+    :attr:`aidot.blobs.VerifyReport.damaged_packs`)."""
 
     @property
     def ok(self) -> bool:
@@ -52,9 +59,9 @@ class WorkspaceReport:
         return not self.database and not self.problems
 
 
-def verify_workspace(ws: Workspace) -> WorkspaceReport:
-    """Checks the database file, then re-hashes every referenced blob and names the owners of
-    those missing or damaged."""
+def verify_workspace(ws: Workspace, *, every_blob: bool = False) -> WorkspaceReport:
+    """Checks the database file, then re-hashes every referenced blob (every stored one with
+    ``every_blob``, each once) and names the owners of those missing or damaged."""
     from aidot.blobs import MISSING
     from aidot.errors import StorageError
 
@@ -68,11 +75,23 @@ def verify_workspace(ws: Workspace) -> WorkspaceReport:
         report.database.append(f"the blob references cannot be read: {exc}")
         return report
     report.references_checked = len(references)
-    checked = ws.blobs.verify_each(digest for _, digest in references)
+    if every_blob:
+        checked = ws.blobs.verify()
+        stored = set(ws.blobs)
+        findings = dict(checked.corrupt)
+        findings.update({d: MISSING for _, d in references if d not in stored})
+        referenced = {d for _, d in references}
+        report.unreferenced_damaged = {
+            d: why for d, why in checked.corrupt.items() if d not in referenced
+        }
+        report.damaged_packs = dict(checked.damaged_packs)
+    else:
+        checked = ws.blobs.verify_each(digest for _, digest in references)
+        findings = checked.corrupt
     report.blobs_checked = checked.checked
     bad: dict[str, dict[str, str]] = defaultdict(dict)  # owner -> digest -> detail
     for owner, digest in references:
-        why = checked.corrupt.get(digest)
+        why = findings.get(digest)
         if why is not None:
             bad[owner][digest] = f"is {why}" if why == MISSING else f"is damaged: {why}"
     if bad:

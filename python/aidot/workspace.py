@@ -214,16 +214,18 @@ class Workspace(ClosesOnExit):
         grace = DEFAULT_GC_GRACE_SECONDS if grace_seconds is None else grace_seconds
         return self.blobs.gc(self.store.live_digests(), grace_seconds=grace)
 
-    def verify(self) -> WorkspaceReport:
-        """Checks the whole workspace: the database file (SQLite's ``quick_check``), every
-        blob re-hashed, and every reference (dataset versions, checkpoints, model versions,
-        run artifacts) resolving to content with its digest. ``report.ok`` tells; each of
-        ``report.problems`` names its owner (``aidot verify`` prints them)."""
+    def verify(self, *, every_blob: bool = False) -> WorkspaceReport:
+        """Checks the whole workspace: the database file (SQLite's ``quick_check``), and
+        every reference (dataset versions, checkpoints, model versions, run artifacts)
+        resolving to content with its digest, each referenced blob re-hashed once.
+        ``every_blob`` re-hashes unreferenced blobs too and reports damaged packs.
+        ``report.ok`` tells; each of ``report.problems`` names its owner (``aidot verify``
+        prints them)."""
         from aidot._verify import verify_workspace
 
         if "tracker" in self.__dict__:
             self.tracker.flush()  # what is still queued for the database counts too
-        return verify_workspace(self)
+        return verify_workspace(self, every_blob=every_blob)
 
     def close(self) -> None:
         """Flushes pending metrics and releases database connections; the workspace reopens

@@ -70,9 +70,8 @@ def verify_command(digest: str | None, workspace: Path | None) -> None:
         console.print(f"[green]ok[/] {report.checked:,} blobs verified")
         return
     with console.status("re-hashing blobs and resolving references..."):
-        blobs = ws.blobs.verify()
-        references = ws.verify()
-    print_report(references, blobs)
+        report = ws.verify(every_blob=True)
+    print_report(report)
 
 
 @blobs_group.command("gc")

@@ -11,7 +11,6 @@ from aidot.cli._common import console, err_console, open_workspace, reports_erro
 
 if TYPE_CHECKING:
     from aidot._verify import WorkspaceReport
-    from aidot.blobs import VerifyReport
 
 
 @click.command("verify")
@@ -23,12 +22,11 @@ def verify_command(workspace: Path | None) -> None:
     whose content is missing or damaged."""
     ws = open_workspace(workspace)
     with console.status("checking the database and re-hashing blobs..."):
-        report = ws.verify()
-        blobs = ws.blobs.verify()
-    print_report(report, blobs)
+        report = ws.verify(every_blob=True)
+    print_report(report)
 
 
-def print_report(report: WorkspaceReport, blobs: VerifyReport | None) -> None:
+def print_report(report: WorkspaceReport) -> None:
     """Prints what ``verify`` found, and exits with status 1 when anything is wrong."""
     for line in report.database:
         err_console.print(f"[red]database[/] {line}")
@@ -39,13 +37,9 @@ def print_report(report: WorkspaceReport, blobs: VerifyReport | None) -> None:
         )
     for problem in report.problems:
         err_console.print(f"[red]lost[/] {problem}")
-    referenced = {p.digest for p in report.problems}
-    unreferenced = {} if blobs is None else blobs.corrupt
-    for digest, why in sorted(unreferenced.items()):
-        if digest not in referenced:
-            err_console.print(f"[yellow]corrupt[/] {digest} (nothing references it): {why}")
-    packs = {} if blobs is None else blobs.damaged_packs
-    for pack, why in sorted(packs.items()):
+    for digest, why in sorted(report.unreferenced_damaged.items()):
+        err_console.print(f"[yellow]corrupt[/] {digest} (nothing references it): {why}")
+    for pack, why in sorted(report.damaged_packs.items()):
         err_console.print(f"[red]damaged pack[/] {pack}: {why}; its files are kept as they are")
     if report.problems:
         owners = len({p.owner for p in report.problems})
@@ -53,10 +47,9 @@ def print_report(report: WorkspaceReport, blobs: VerifyReport | None) -> None:
             f"{len(report.problems):,} references of {owners:,} owners do not resolve to their "
             "content; restore it from a remote (`aidot data pull`) or re-create the owners"
         )
-    if not report.ok or unreferenced or packs:
+    if not report.ok or report.unreferenced_damaged or report.damaged_packs:
         raise SystemExit(1)
-    checked = report.blobs_checked if blobs is None else blobs.checked
     console.print(
-        f"[green]ok[/] database sound, {checked:,} blobs verified, "
+        f"[green]ok[/] database sound, {report.blobs_checked:,} blobs verified, "
         f"{report.references_checked:,} references resolve"
     )
