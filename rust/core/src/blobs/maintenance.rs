@@ -40,6 +40,14 @@ pub struct VerifyReport {
 /// What [`BlobStore::verify_each`] reports for a blob that is not stored at all.
 pub const MISSING: &str = "missing from the store";
 
+/// What re-hashing does with a blob that is not stored.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Missing {
+    Skip,
+    Report,
+    Fail,
+}
+
 /// The outcome of [`BlobStore::gc`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcReport {
@@ -104,16 +112,13 @@ impl BlobStore {
             }
             None => self.list()?,
         };
-        let findings: Vec<Option<(Digest, String)>> = digests
-            .par_iter()
-            .map(|d| match self.check(d) {
-                Ok(()) => Ok(None),
-                Err(Error::Corrupt { detail, .. }) => Ok(Some((*d, detail))),
-                // Deleted by someone else since we listed it: nothing to check.
-                Err(Error::BlobNotFound { .. }) if digest.is_none() => Ok(None),
-                Err(err) => Err(err),
-            })
-            .collect::<Result<_>>()?;
+        // A blob deleted by someone else since we listed them all: nothing to check.
+        let missing = if digest.is_none() {
+            Missing::Skip
+        } else {
+            Missing::Fail
+        };
+        let corrupt = self.findings(&digests, missing)?;
         let mut damaged_packs: Vec<(String, String)> = self
             .packs()
             .damaged()
@@ -122,7 +127,7 @@ impl BlobStore {
         damaged_packs.sort_unstable();
         Ok(VerifyReport {
             checked: digests.len() as u64,
-            corrupt: findings.into_iter().flatten().collect(),
+            corrupt,
             damaged_packs,
         })
     }
@@ -133,20 +138,29 @@ impl BlobStore {
         let mut unique = digests.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        let findings: Vec<Option<(Digest, String)>> = unique
+        Ok(VerifyReport {
+            checked: unique.len() as u64,
+            corrupt: self.findings(&unique, Missing::Report)?,
+            damaged_packs: Vec::new(),
+        })
+    }
+
+    /// Re-hashes `digests` in parallel: each damaged one with what is wrong, in their order,
+    /// and a missing one as `missing` says.
+    fn findings(&self, digests: &[Digest], missing: Missing) -> Result<Vec<(Digest, String)>> {
+        let found: Vec<Option<(Digest, String)>> = digests
             .par_iter()
             .map(|d| match self.check(d) {
                 Ok(()) => Ok(None),
                 Err(Error::Corrupt { detail, .. }) => Ok(Some((*d, detail))),
-                Err(Error::BlobNotFound { .. }) => Ok(Some((*d, MISSING.to_owned()))),
+                Err(Error::BlobNotFound { .. }) if missing == Missing::Skip => Ok(None),
+                Err(Error::BlobNotFound { .. }) if missing == Missing::Report => {
+                    Ok(Some((*d, MISSING.to_owned())))
+                }
                 Err(err) => Err(err),
             })
             .collect::<Result<_>>()?;
-        Ok(VerifyReport {
-            checked: unique.len() as u64,
-            corrupt: findings.into_iter().flatten().collect(),
-            damaged_packs: Vec::new(),
-        })
+        Ok(found.into_iter().flatten().collect())
     }
 
     /// Re-hashes the given blobs (in parallel) and fails with [`Error::Corrupt`] naming the
