@@ -36,6 +36,7 @@ __all__ = [
     "StoreUsage",
     "VerifyReport",
     "hash_bytes",
+    "list_files",
 ]
 
 ProgressCallback = Callable[[int, int, int], object]
